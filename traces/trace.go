@@ -1,0 +1,377 @@
+// Package traces is the data model of bwsim: a byte-level record of the memory
+// traffic of one simulated decode step.
+//
+// A Trace lists the tensors a kernel touches and the ordered stages it runs.
+// Each stage is a device-wide step that ends in a global synchronisation (a
+// kernel launch on a GPU, a compute set on an IPU) and carries the extents it
+// reads and writes, its arithmetic and the number of independent work units
+// it can spread over the device.
+//
+// Large shapes are simulated on a sample of (sequence, KV head) pairs. Extents
+// and arithmetic are recorded for the sampled pairs only; Scale says how many
+// pairs the full shape has, and every total this package reports (ReadBytes,
+// StageTotals, Fold, ...) is already scaled to the full shape.
+package traces
+
+import (
+	"fmt"
+	"math"
+)
+
+// Role says what a tensor is for, which decides where a device keeps it.
+type Role string
+
+// Tensor roles.
+const (
+	RoleKVCache      Role = "kv-cache"     // persistent per-sequence cache (K, Kt, V, Vmean)
+	RoleParameter    Role = "parameter"    // model weights and calibration data
+	RoleInput        Role = "input"        // per-step activation handed in (the query)
+	RoleIntermediate Role = "intermediate" // handed from one stage to the next
+	RoleOutput       Role = "output"       // the step's result
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleKVCache, RoleParameter, RoleInput, RoleIntermediate, RoleOutput:
+		return true
+	}
+	return false
+}
+
+// Direction is the direction of a transfer as seen from the compute units.
+type Direction uint8
+
+// Transfer directions.
+const (
+	Read Direction = iota
+	Write
+)
+
+func (d Direction) String() string {
+	if d == Write {
+		return "write"
+	}
+	return "read"
+}
+
+// TensorID indexes Trace.Tensors.
+type TensorID int32
+
+// Tensor describes one buffer in device memory, in the target's element size
+// and layout. Offsets of extents are byte offsets into this buffer.
+type Tensor struct {
+	Name      string  `json:"name"`
+	Role      Role    `json:"role"`
+	ElemBytes int     `json:"elem_bytes"`
+	Shape     []int64 `json:"shape"`
+	// Layout names the dimension order, outermost first, e.g. "B,Hkv,S,D".
+	Layout string `json:"layout"`
+	// OnChip marks a tensor that a fused kernel keeps in registers or shared
+	// memory: it is listed for completeness and never has extents.
+	OnChip bool `json:"on_chip,omitempty"`
+}
+
+// Bytes is the tensor's full size.
+func (t Tensor) Bytes() int64 {
+	n := int64(t.ElemBytes)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Extent is a run of bytes of one tensor moved in one direction. A strided
+// extent repeats Count times, each repeat Stride bytes after the previous one;
+// it is how a kernel reports a column gather (one element per row) without a
+// call per element. For a plain run Count is 1 and Stride 0.
+type Extent struct {
+	Tensor TensorID  `json:"t"`
+	Dir    Direction `json:"d"`
+	Offset int64     `json:"o"`
+	Length int64     `json:"n"`
+	Stride int64     `json:"s,omitempty"`
+	Count  int64     `json:"c,omitempty"`
+}
+
+// Repeats is Count with the zero value meaning one run.
+func (e Extent) Repeats() int64 {
+	if e.Count <= 0 {
+		return 1
+	}
+	return e.Count
+}
+
+// Bytes is the number of bytes the extent moves.
+func (e Extent) Bytes() int64 { return e.Length * e.Repeats() }
+
+// End is one past the last byte the extent touches.
+func (e Extent) End() int64 { return e.Offset + (e.Repeats()-1)*e.Stride + e.Length }
+
+// Arith counts the arithmetic of a stage, in operations on elements.
+type Arith struct {
+	// MACs are multiply-accumulates (one multiply and one add), the unit of
+	// dot products and matrix-vector products.
+	MACs int64 `json:"macs"`
+	// Exps are exponentials (softmax).
+	Exps int64 `json:"exps"`
+	// Compares are comparisons made by selection (top-k, max).
+	Compares int64 `json:"compares"`
+	// Elementwise are other element operations (scaling, adds, divides, lerp).
+	Elementwise int64 `json:"elementwise"`
+}
+
+// Add returns a + b.
+func (a Arith) Add(b Arith) Arith {
+	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise}
+}
+
+// Flops counts a MAC as two floating-point operations and every other
+// operation as one.
+func (a Arith) Flops() int64 { return 2*a.MACs + a.Exps + a.Compares + a.Elementwise }
+
+// Stage is one device-wide step of a kernel.
+type Stage struct {
+	Name    string   `json:"name"`
+	Extents []Extent `json:"extents"`
+	Arith   Arith    `json:"arith"`
+	// WorkUnits is the number of independent units of work the stage offers the
+	// device for the full shape (thread blocks, tiles' jobs, threads): the
+	// concurrency a device can exploit to hide memory latency.
+	WorkUnits int64 `json:"work_units"`
+}
+
+// Scale relates the sampled pairs to the full shape.
+type Scale struct {
+	Sampled int64 `json:"sampled_pairs"`
+	Total   int64 `json:"total_pairs"`
+}
+
+// Factor is Total/Sampled.
+func (s Scale) Factor() float64 {
+	if s.Sampled == 0 {
+		return 0
+	}
+	return float64(s.Total) / float64(s.Sampled)
+}
+
+// Apply scales a count recorded for the sampled pairs to the full shape,
+// exactly when Total is a multiple of Sampled and rounded otherwise.
+func (s Scale) Apply(n int64) int64 {
+	if s.Sampled <= 0 || s.Sampled == s.Total {
+		return n
+	}
+	if s.Total%s.Sampled == 0 {
+		return n * (s.Total / s.Sampled)
+	}
+	return int64(math.Round(float64(n) * s.Factor()))
+}
+
+// Trace is the record of one simulated decode step.
+type Trace struct {
+	// Method names the kernel that produced the trace, e.g. "sparq".
+	Method  string   `json:"method"`
+	Tensors []Tensor `json:"tensors"`
+	Stages  []Stage  `json:"stages"`
+	Scale   Scale    `json:"scale"`
+}
+
+// New returns an empty trace for method covering total (sequence, KV head)
+// pairs of which sampled are simulated.
+func New(method string, sampled, total int64) *Trace {
+	return &Trace{Method: method, Scale: Scale{Sampled: sampled, Total: total}}
+}
+
+// AddTensor declares a tensor and returns its id.
+func (t *Trace) AddTensor(tn Tensor) TensorID {
+	t.Tensors = append(t.Tensors, tn)
+	return TensorID(len(t.Tensors) - 1)
+}
+
+// TensorByName returns the id of the named tensor.
+func (t *Trace) TensorByName(name string) (TensorID, bool) {
+	for i, tn := range t.Tensors {
+		if tn.Name == name {
+			return TensorID(i), true
+		}
+	}
+	return -1, false
+}
+
+// AddStage appends a stage with no extents and returns its index.
+func (t *Trace) AddStage(name string, workUnits int64) int {
+	t.Stages = append(t.Stages, Stage{Name: name, WorkUnits: workUnits})
+	return len(t.Stages) - 1
+}
+
+// Append adds what a Buf recorded to stage i. Calling Append for the work
+// items of a stage in a fixed order makes the trace deterministic however the
+// items were scheduled.
+func (t *Trace) Append(i int, b *Buf) {
+	if b == nil {
+		return
+	}
+	st := &t.Stages[i]
+	for _, e := range b.ext {
+		st.Extents = appendMerged(st.Extents, e)
+	}
+	st.Arith = st.Arith.Add(b.arith)
+}
+
+// Totals are byte counts for the full shape.
+type Totals struct {
+	ReadBytes  int64 `json:"read_bytes"`
+	WriteBytes int64 `json:"write_bytes"`
+}
+
+// Bytes is reads plus writes.
+func (x Totals) Bytes() int64 { return x.ReadBytes + x.WriteBytes }
+
+func (x *Totals) add(e Extent) {
+	if e.Dir == Write {
+		x.WriteBytes += e.Bytes()
+	} else {
+		x.ReadBytes += e.Bytes()
+	}
+}
+
+func (x Totals) scaled(s Scale) Totals {
+	return Totals{s.Apply(x.ReadBytes), s.Apply(x.WriteBytes)}
+}
+
+// Totals returns the bytes the whole step requests, scaled to the full shape.
+func (t *Trace) Totals() Totals {
+	var x Totals
+	for _, st := range t.Stages {
+		for _, e := range st.Extents {
+			x.add(e)
+		}
+	}
+	return x.scaled(t.Scale)
+}
+
+// StageTotals returns the bytes stage i requests, scaled to the full shape.
+func (t *Trace) StageTotals(i int) Totals {
+	var x Totals
+	for _, e := range t.Stages[i].Extents {
+		x.add(e)
+	}
+	return x.scaled(t.Scale)
+}
+
+// TensorTotals returns, for every tensor, the bytes requested over the whole
+// step, scaled to the full shape.
+func (t *Trace) TensorTotals() []Totals {
+	xs := make([]Totals, len(t.Tensors))
+	for _, st := range t.Stages {
+		for _, e := range st.Extents {
+			xs[e.Tensor].add(e)
+		}
+	}
+	for i := range xs {
+		xs[i] = xs[i].scaled(t.Scale)
+	}
+	return xs
+}
+
+// StageTensorTotals returns the bytes stage i requests from each tensor.
+func (t *Trace) StageTensorTotals(i int) []Totals {
+	xs := make([]Totals, len(t.Tensors))
+	for _, e := range t.Stages[i].Extents {
+		xs[e.Tensor].add(e)
+	}
+	for j := range xs {
+		xs[j] = xs[j].scaled(t.Scale)
+	}
+	return xs
+}
+
+// StageArith returns stage i's arithmetic scaled to the full shape.
+func (t *Trace) StageArith(i int) Arith {
+	a := t.Stages[i].Arith
+	s := t.Scale
+	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise)}
+}
+
+// ExtentCount is the number of recorded extents (not scaled).
+func (t *Trace) ExtentCount() int {
+	n := 0
+	for _, st := range t.Stages {
+		n += len(st.Extents)
+	}
+	return n
+}
+
+// MaxTraceBytes bounds the bytes one trace may record (before scaling), so
+// that every sum over it fits in an int64 even after scaling by up to 2^20.
+const MaxTraceBytes = 1 << 42
+
+// Validate checks the structural invariants every consumer relies on: known
+// roles, positive element sizes and dimensions, extents inside their tensors,
+// no extents on on-chip tensors, and a sane scale.
+func (t *Trace) Validate() error {
+	if t.Scale.Sampled <= 0 || t.Scale.Total < t.Scale.Sampled {
+		return fmt.Errorf("scale: sampled pairs %d, total pairs %d: need 0 < sampled <= total", t.Scale.Sampled, t.Scale.Total)
+	}
+	sizes := make([]int64, len(t.Tensors))
+	for i, tn := range t.Tensors {
+		if tn.Name == "" {
+			return fmt.Errorf("tensor %d: empty name", i)
+		}
+		if !tn.Role.Valid() {
+			return fmt.Errorf("tensor %q: unknown role %q", tn.Name, tn.Role)
+		}
+		if tn.ElemBytes <= 0 || tn.ElemBytes > 64 {
+			return fmt.Errorf("tensor %q: element size %d bytes out of range", tn.Name, tn.ElemBytes)
+		}
+		size := int64(tn.ElemBytes)
+		for _, d := range tn.Shape {
+			if d <= 0 {
+				return fmt.Errorf("tensor %q: dimension %d not positive", tn.Name, d)
+			}
+			if size > math.MaxInt64/d {
+				return fmt.Errorf("tensor %q: size overflows", tn.Name)
+			}
+			size *= d
+		}
+		sizes[i] = size
+	}
+	var total int64
+	for si, st := range t.Stages {
+		if st.WorkUnits < 0 {
+			return fmt.Errorf("stage %q: negative work units", st.Name)
+		}
+		a := st.Arith
+		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 {
+			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
+		}
+		for ei, e := range st.Extents {
+			if e.Tensor < 0 || int(e.Tensor) >= len(t.Tensors) {
+				return fmt.Errorf("stage %d extent %d: tensor index %d out of range", si, ei, e.Tensor)
+			}
+			tn := t.Tensors[e.Tensor]
+			if tn.OnChip {
+				return fmt.Errorf("stage %q: extent on on-chip tensor %q", st.Name, tn.Name)
+			}
+			if e.Dir != Read && e.Dir != Write {
+				return fmt.Errorf("stage %q extent %d: bad direction %d", st.Name, ei, e.Dir)
+			}
+			if e.Offset < 0 || e.Length <= 0 || e.Stride < 0 || e.Count < 0 {
+				return fmt.Errorf("stage %q extent %d: negative or empty extent", st.Name, ei)
+			}
+			size := sizes[e.Tensor]
+			r := e.Repeats()
+			if e.Length > size || e.Offset > size-e.Length ||
+				(r > 1 && (e.Stride < e.Length || (r-1) > (size-e.Offset-e.Length)/e.Stride)) {
+				return fmt.Errorf("stage %q extent %d: bytes outside tensor %q (%d bytes) or overlapping repeats", st.Name, ei, tn.Name, size)
+			}
+			// Repeats do not overlap, so an extent moves at most its tensor's
+			// size; keep the sum of all of them inside int64.
+			if total > MaxTraceBytes-e.Bytes() {
+				return fmt.Errorf("stage %q extent %d: trace moves more than %d bytes", st.Name, ei, int64(MaxTraceBytes))
+			}
+			total += e.Bytes()
+		}
+	}
+	return nil
+}
