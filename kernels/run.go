@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/bwsim/bwsim/internal/units"
 	"github.com/bwsim/bwsim/traces"
 )
 
@@ -60,21 +61,7 @@ type MemoryEstimate struct {
 
 func (m MemoryEstimate) String() string {
 	return fmt.Sprintf("%s for %d sampled pairs (%s each) and %d workers",
-		FormatBytes(m.Total), m.Pairs, FormatBytes(m.PairBytes), m.Workers)
-}
-
-// FormatBytes prints n with a binary unit.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		units.Bytes(float64(m.Total)), m.Pairs, units.Bytes(float64(m.PairBytes)), m.Workers)
 }
 
 // Plan resolves the configuration: validated spec, sample size and memory
@@ -120,7 +107,7 @@ func Plan(c Config) (Config, MemoryEstimate, error) {
 		limit = availableMemory()
 	}
 	if limit > 0 && est.Total > limit {
-		return c, est, fmt.Errorf("the simulation needs an estimated %v, more than the %s available: lower --sample-heads or the shape", est, FormatBytes(limit))
+		return c, est, fmt.Errorf("the simulation needs an estimated %v, more than the %s available: lower --sample-heads or the shape", est, units.Bytes(float64(limit)))
 	}
 	return c, est, nil
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/bwsim/bwsim/internal/atomicfile"
+	"github.com/bwsim/bwsim/internal/units"
 	"github.com/bwsim/bwsim/kernels"
 	"github.com/bwsim/bwsim/traces"
 	"github.com/spf13/cobra"
@@ -83,20 +84,20 @@ func printRun(w io.Writer, o runOutput) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tread\twritten\twork units\tMACs\texps\t")
 	for _, st := range o.Trace.Stages {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", st.Name, kernels.FormatBytes(st.ReadBytes), kernels.FormatBytes(st.WriteBytes),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", st.Name, units.Bytes(float64(st.ReadBytes)), units.Bytes(float64(st.WriteBytes)),
 			st.WorkUnits, st.Arith.MACs, st.Arith.Exps)
 	}
-	fmt.Fprintf(tw, "total\t%s\t%s\t\t\t\t\n", kernels.FormatBytes(o.Trace.ReadBytes), kernels.FormatBytes(o.Trace.WriteBytes))
+	fmt.Fprintf(tw, "total\t%s\t%s\t\t\t\t\n", units.Bytes(float64(o.Trace.ReadBytes)), units.Bytes(float64(o.Trace.WriteBytes)))
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "tensor\trole\tsize\tread\twritten\t")
 	for _, t := range o.Trace.Tensors {
-		size := kernels.FormatBytes(t.SizeBytes)
+		size := units.Bytes(float64(t.SizeBytes))
 		if t.OnChip {
 			size = "on chip"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Name, t.Role, size, kernels.FormatBytes(t.ReadBytes), kernels.FormatBytes(t.WriteBytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Name, t.Role, size, units.Bytes(float64(t.ReadBytes)), units.Bytes(float64(t.WriteBytes)))
 	}
 	tw.Flush()
 	if f := o.Fidelity; f != nil {

@@ -1,0 +1,167 @@
+// Package hwmodel describes accelerators and hosts as data: memory levels,
+// compute peaks, fixed overheads, parallelism and links. Devices come from an
+// embedded YAML catalog that users override with their own files, BWSIM_*
+// environment variables and flags; Load is the only place that reads them.
+package hwmodel
+
+import "sort"
+
+// Kind is the family of a device, which fixes the names of its memory levels.
+type Kind string
+
+// Device kinds.
+const (
+	KindGPU Kind = "gpu" // levels hbm, l2, smem
+	KindIPU Kind = "ipu" // levels sram, streaming (exchange optional)
+	KindCPU Kind = "cpu" // levels dram, llc
+)
+
+// LevelRole says how a memory level can hold a tensor.
+type LevelRole string
+
+// Level roles.
+const (
+	// RoleMemory is a level tensors are placed in (HBM, DRAM, IPU SRAM or
+	// streaming memory).
+	RoleMemory LevelRole = "memory"
+	// RoleCache is a hardware-managed cache in front of the memory levels (L2,
+	// LLC): it serves reuse within a stage but is never a placement.
+	RoleCache LevelRole = "cache"
+	// RoleOnChip is program-managed on-chip storage (shared memory,
+	// registers) that only a fused kernel uses for its intermediates.
+	RoleOnChip LevelRole = "onchip"
+	// RoleFabric is an interconnect between the memories of the parallel
+	// units (the IPU exchange). It stores nothing and is never a placement;
+	// its capacity is the memory it connects.
+	RoleFabric LevelRole = "fabric"
+)
+
+// MemoryLevel is one level of a device's memory hierarchy.
+type MemoryLevel struct {
+	Name string    `mapstructure:"name" json:"name"`
+	Role LevelRole `mapstructure:"role" json:"role"`
+	// Tier orders levels from the compute units outwards: 0 is closest.
+	Tier int `mapstructure:"tier" json:"tier"`
+	// CapacityBytes is the capacity of the whole level (all SMs, all tiles).
+	CapacityBytes float64 `mapstructure:"capacity_bytes" json:"capacity_bytes"`
+	// PeakBandwidth is the datasheet bandwidth in bytes per second.
+	PeakBandwidth float64 `mapstructure:"peak_bandwidth" json:"peak_bandwidth"`
+	// AchievableBandwidth is the bandwidth a well-written streaming kernel
+	// reaches, in bytes per second, measured by a copy/stream microbenchmark.
+	AchievableBandwidth float64 `mapstructure:"achievable_bandwidth" json:"achievable_bandwidth"`
+	// GranularityBytes is the smallest unit the level moves (a GPU sector, a
+	// cache line, an exchange word): a request for fewer bytes costs this.
+	GranularityBytes int64 `mapstructure:"granularity_bytes" json:"granularity_bytes"`
+	// LatencySeconds is the load-to-use latency of one access.
+	LatencySeconds float64 `mapstructure:"latency_seconds" json:"latency_seconds"`
+	// TransferOverheadSeconds is a fixed cost paid once by every stage that
+	// moves data through this level, on top of Overheads (the set-up of an
+	// IPU streaming-memory copy). It is 0 for hardware-managed levels, whose
+	// per-access cost is LatencySeconds.
+	TransferOverheadSeconds float64 `mapstructure:"transfer_overhead_seconds" json:"transfer_overhead_seconds"`
+	// Source says where the figures come from.
+	Source string `mapstructure:"source" json:"source"`
+}
+
+// Compute is one peak arithmetic rate.
+type Compute struct {
+	// Unit is "vector", "matrix" or "special" (exponentials and other
+	// transcendental functions).
+	Unit string `mapstructure:"unit" json:"unit"`
+	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
+	DType string `mapstructure:"dtype" json:"dtype"`
+	// OpsPerSecond counts floating-point operations (a multiply-add is two)
+	// for vector and matrix units, and function evaluations for special units.
+	OpsPerSecond float64 `mapstructure:"ops_per_second" json:"ops_per_second"`
+	Source       string  `mapstructure:"source" json:"source"`
+}
+
+// Overheads are the fixed costs of one stage.
+type Overheads struct {
+	// LaunchSeconds is the cost of starting a stage (a kernel launch in a
+	// stream, a compute set's start).
+	LaunchSeconds float64 `mapstructure:"launch_seconds" json:"launch_seconds"`
+	// SyncSeconds is the cost of the global synchronisation that ends a
+	// stage (IPU exchange sync, a host barrier).
+	SyncSeconds float64 `mapstructure:"sync_seconds" json:"sync_seconds"`
+	Source      string  `mapstructure:"source" json:"source"`
+}
+
+// Concurrency describes how many memory requests a device keeps in flight,
+// for Little's law: bandwidth ≤ bytes in flight / latency.
+type Concurrency struct {
+	// ParallelUnits is the number of SMs, tiles or cores.
+	ParallelUnits int `mapstructure:"parallel_units" json:"parallel_units"`
+	// WorkUnitsPerParallelUnit is how many work units (thread blocks,
+	// threads) one parallel unit runs at once.
+	WorkUnitsPerParallelUnit int `mapstructure:"work_units_per_parallel_unit" json:"work_units_per_parallel_unit"`
+	// InflightBytesPerWorkUnit is the bytes one work unit keeps in flight
+	// to memory.
+	InflightBytesPerWorkUnit float64 `mapstructure:"inflight_bytes_per_work_unit" json:"inflight_bytes_per_work_unit"`
+	Source                   string  `mapstructure:"source" json:"source"`
+}
+
+// Link is a connection to other devices.
+type Link struct {
+	Name string `mapstructure:"name" json:"name"`
+	// BandwidthPerDirection in bytes per second.
+	BandwidthPerDirection float64 `mapstructure:"bandwidth_per_direction" json:"bandwidth_per_direction"`
+	LatencySeconds        float64 `mapstructure:"latency_seconds" json:"latency_seconds"`
+	Source                string  `mapstructure:"source" json:"source"`
+}
+
+// Device is one accelerator or host.
+type Device struct {
+	Name        string                 `mapstructure:"-" json:"name"`
+	Description string                 `mapstructure:"description" json:"description"`
+	Kind        Kind                   `mapstructure:"kind" json:"kind"`
+	Levels      map[string]MemoryLevel `mapstructure:"memory_levels" json:"-"`
+	Compute     []Compute              `mapstructure:"compute" json:"compute"`
+	Overheads   Overheads              `mapstructure:"overheads" json:"overheads"`
+	Concurrency Concurrency            `mapstructure:"concurrency" json:"concurrency"`
+	Links       []Link                 `mapstructure:"links" json:"links"`
+	// Origin says which file or source the device was loaded from.
+	Origin string `mapstructure:"-" json:"origin"`
+}
+
+// OrderedLevels returns the memory levels sorted by Tier, closest first.
+func (d *Device) OrderedLevels() []MemoryLevel {
+	ls := make([]MemoryLevel, 0, len(d.Levels))
+	for name, l := range d.Levels {
+		l.Name = name
+		ls = append(ls, l)
+	}
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].Tier != ls[j].Tier {
+			return ls[i].Tier < ls[j].Tier
+		}
+		return ls[i].Name < ls[j].Name
+	})
+	return ls
+}
+
+// Level returns the named memory level.
+func (d *Device) Level(name string) (MemoryLevel, bool) {
+	l, ok := d.Levels[name]
+	l.Name = name
+	return l, ok
+}
+
+// Peak returns the peak rate of unit for dtype, falling back to fp32 for
+// dtypes the unit lists no rate for (a CPU computes fp16 data at fp32 rate
+// after widening it). ok is false when the unit has no rate at all.
+func (d *Device) Peak(unit, dtype string) (ops float64, ok bool) {
+	var fallback float64
+	for _, c := range d.Compute {
+		if c.Unit != unit {
+			continue
+		}
+		if c.DType == dtype {
+			return c.OpsPerSecond, true
+		}
+		if c.DType == "fp32" {
+			fallback = c.OpsPerSecond
+		}
+	}
+	return fallback, fallback > 0
+}

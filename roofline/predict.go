@@ -1,0 +1,356 @@
+// Package roofline prices a trace on a device: time per stage and per step,
+// from the bytes each memory level moves, the arithmetic, the concurrency the
+// stage offers and the device's fixed overheads.
+//
+// The model, per stage:
+//
+//	memory   = Σ_levels moved_bytes(level) / min(achievable_bw, Little's-law_bw)
+//	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
+//	latency  = the latency of the slowest level touched (one dependent access)
+//	time     = overhead + max(memory, compute, latency)
+//
+// where moved bytes are the traced extents folded to the level's access
+// granularity (a 2-byte gather costs a 32-byte sector), counted once per
+// granule when a cache in front holds the stage's footprint of the tensor
+// and once per run otherwise, and Little's law caps bandwidth at
+// (active work units × bytes in flight per unit) / latency. The ideal figure
+// is the requested bytes at peak bandwidth with nothing else: the paper's
+// "theoretical" speed-up compares ideal figures.
+package roofline
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/units"
+	"github.com/bwsim/bwsim/traces"
+)
+
+// Options adjust a prediction.
+type Options struct {
+	// Placement maps a tensor role (kv-cache, input, intermediate, output,
+	// parameter) to the memory level that must hold it, overriding the
+	// default: the fastest memory level with room.
+	Placement map[traces.Role]string
+	// DType selects compute peaks ("fp16", "bf16", "fp32"); default from
+	// the KV cache's element size.
+	DType string
+}
+
+// Bound names what limits a stage.
+type Bound string
+
+// Bounds.
+const (
+	BoundMemory   Bound = "memory"
+	BoundCompute  Bound = "compute"
+	BoundLatency  Bound = "latency"
+	BoundOverhead Bound = "overhead"
+)
+
+// LevelTraffic is what one memory level moves in one stage.
+type LevelTraffic struct {
+	Level string `json:"level"`
+	// RequestedBytes is what the kernel asked of tensors served by this level.
+	RequestedBytes int64 `json:"requested_bytes"`
+	// MovedBytes is after granularity folding and cache reuse.
+	MovedBytes int64 `json:"moved_bytes"`
+	// Bandwidth is the effective bandwidth used, bytes/s.
+	Bandwidth float64 `json:"bandwidth"`
+	// ConcurrencyLimited is true when Little's law, not the level's
+	// achievable bandwidth, set Bandwidth.
+	ConcurrencyLimited bool    `json:"concurrency_limited"`
+	Seconds            float64 `json:"seconds"`
+}
+
+// StagePrediction is one stage's predicted time.
+type StagePrediction struct {
+	Name            string         `json:"name"`
+	Seconds         float64        `json:"seconds"`
+	IdealSeconds    float64        `json:"ideal_seconds"`
+	Bound           Bound          `json:"bound"`
+	MemorySeconds   float64        `json:"memory_seconds"`
+	ComputeSeconds  float64        `json:"compute_seconds"`
+	LatencySeconds  float64        `json:"latency_seconds"`
+	OverheadSeconds float64        `json:"overhead_seconds"`
+	Levels          []LevelTraffic `json:"levels"`
+	Flops           int64          `json:"flops"`
+	// ArithmeticIntensity is flops per byte moved from memory levels (not
+	// caches): the x-axis of a roofline chart.
+	ArithmeticIntensity float64 `json:"arithmetic_intensity"`
+	WorkUnits           int64   `json:"work_units"`
+}
+
+// Prediction is one step's predicted time on one device.
+type Prediction struct {
+	Device       string            `json:"device"`
+	Seconds      float64           `json:"seconds"`
+	IdealSeconds float64           `json:"ideal_seconds"`
+	Stages       []StagePrediction `json:"stages"`
+	// Placement records where each tensor was placed.
+	Placement map[string]string `json:"placement"`
+	// RequestedBytes and MovedBytes are summed over stages and levels.
+	RequestedBytes int64 `json:"requested_bytes"`
+	MovedBytes     int64 `json:"moved_bytes"`
+}
+
+// Predict prices tr on dev.
+func Predict(tr *traces.Trace, dev *hwmodel.Device, opts Options) (*Prediction, error) {
+	place, err := placeTensors(tr, dev, opts.Placement)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	dtype := opts.DType
+	if dtype == "" {
+		dtype = dtypeOf(tr)
+	}
+	pred := &Prediction{Device: dev.Name, Placement: map[string]string{}}
+	for i, t := range tr.Tensors {
+		if !t.OnChip {
+			pred.Placement[t.Name] = place[i].Name
+		}
+	}
+	for i := range tr.Stages {
+		sp, err := predictStage(tr, i, dev, place, dtype)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: stage %s: %w", dev.Name, tr.Stages[i].Name, err)
+		}
+		pred.Stages = append(pred.Stages, sp)
+		pred.Seconds += sp.Seconds
+		pred.IdealSeconds += sp.IdealSeconds
+		for _, l := range sp.Levels {
+			pred.RequestedBytes += l.RequestedBytes
+			pred.MovedBytes += l.MovedBytes
+		}
+	}
+	return pred, nil
+}
+
+func dtypeOf(tr *traces.Trace) string {
+	for _, t := range tr.Tensors {
+		if t.Role == traces.RoleKVCache && t.ElemBytes == 4 && t.Name != "Vmean" {
+			return "fp32"
+		}
+	}
+	return "fp16"
+}
+
+// placeTensors assigns every off-chip tensor a level: the override for its
+// role if any, otherwise the fastest memory level with room. Small
+// intermediates, inputs and outputs that fit in half of a cache level stay
+// there between stages (a GPU's L2 serves a 1 MiB score vector written by one
+// kernel and read by the next), so they are priced at the cache.
+func placeTensors(tr *traces.Trace, dev *hwmodel.Device, override map[traces.Role]string) ([]hwmodel.MemoryLevel, error) {
+	levels := dev.OrderedLevels()
+	var memories, caches []hwmodel.MemoryLevel
+	for _, l := range levels {
+		switch l.Role {
+		case hwmodel.RoleMemory:
+			memories = append(memories, l)
+		case hwmodel.RoleCache:
+			caches = append(caches, l)
+		}
+	}
+	if len(memories) == 0 {
+		return nil, fmt.Errorf("no memory level to place tensors in")
+	}
+	for role, name := range override {
+		l, ok := dev.Level(name)
+		if !ok {
+			return nil, fmt.Errorf("placement %s=%s: no level %q (levels: %s)", role, name, name, levelNames(levels))
+		}
+		if l.Role != hwmodel.RoleMemory {
+			return nil, fmt.Errorf("placement %s=%s: %s is a %s level, tensors are placed in memory levels", role, name, name, l.Role)
+		}
+	}
+	free := map[string]float64{}
+	for _, l := range memories {
+		free[l.Name] = l.CapacityBytes
+	}
+	// Place the biggest role first: the KV cache decides where it can live.
+	order := []traces.Role{traces.RoleKVCache, traces.RoleParameter, traces.RoleInput, traces.RoleIntermediate, traces.RoleOutput}
+	out := make([]hwmodel.MemoryLevel, len(tr.Tensors))
+	for _, role := range order {
+		var need float64
+		var ids []int
+		for i, t := range tr.Tensors {
+			if t.Role == role && !t.OnChip {
+				need += float64(t.Bytes())
+				ids = append(ids, i)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		var chosen *hwmodel.MemoryLevel
+		if name, ok := override[role]; ok {
+			for j := range memories {
+				if memories[j].Name == name {
+					chosen = &memories[j]
+				}
+			}
+			if need > free[name] {
+				return nil, fmt.Errorf("placement %s=%s: %s of %s tensors, %s holds %s more", role, name, units.Bytes(need), role, name, units.Bytes(free[name]))
+			}
+		} else {
+			for j := range memories {
+				if need <= free[memories[j].Name] {
+					chosen = &memories[j]
+					break
+				}
+			}
+			if chosen == nil {
+				last := memories[len(memories)-1]
+				return nil, fmt.Errorf("%s tensors need %s, more than any memory level holds (%s: %s free)", role, units.Bytes(need), last.Name, units.Bytes(free[last.Name]))
+			}
+		}
+		free[chosen.Name] -= need
+		for _, i := range ids {
+			out[i] = *chosen
+			if role != traces.RoleKVCache && role != traces.RoleParameter {
+				for _, c := range caches {
+					if float64(tr.Tensors[i].Bytes()) <= c.CapacityBytes/2 && c.Tier < chosen.Tier {
+						out[i] = c
+						break
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// predictStage prices stage i.
+func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.MemoryLevel, dtype string) (StagePrediction, error) {
+	st := tr.Stages[i]
+	sp := StagePrediction{Name: st.Name, WorkUnits: st.WorkUnits}
+	cu := dev.Concurrency
+	slots := float64(cu.ParallelUnits * cu.WorkUnitsPerParallelUnit)
+	active := math.Min(float64(max(st.WorkUnits, 1)), slots)
+
+	// Memory: fold each tensor at its level's granularity.
+	byLevel := map[string]*LevelTraffic{}
+	levelOf := map[string]hwmodel.MemoryLevel{}
+	var caches []hwmodel.MemoryLevel
+	for _, l := range dev.OrderedLevels() {
+		if l.Role == hwmodel.RoleCache {
+			caches = append(caches, l)
+		}
+	}
+	grans := map[int64][]traces.TensorTraffic{}
+	var memBytes int64
+	for _, lvl := range place {
+		if _, ok := grans[lvl.GranularityBytes]; ok || lvl.GranularityBytes <= 0 {
+			continue
+		}
+		ft, err := tr.Fold(i, lvl.GranularityBytes)
+		if err != nil {
+			return sp, err
+		}
+		grans[lvl.GranularityBytes] = ft
+	}
+	for g, ft := range grans {
+		for _, x := range ft {
+			lvl := place[x.Tensor]
+			if lvl.GranularityBytes != g || tr.Tensors[x.Tensor].OnChip {
+				continue
+			}
+			lt, ok := byLevel[lvl.Name]
+			if !ok {
+				lt = &LevelTraffic{Level: lvl.Name}
+				byLevel[lvl.Name] = lt
+				levelOf[lvl.Name] = lvl
+			}
+			for _, t := range []traces.Traffic{x.Read, x.Write} {
+				lt.RequestedBytes += t.Requested
+				moved := t.MovedNoReuse
+				// A cache in front of a memory level that holds the
+				// stage's footprint of the tensor serves the re-reads.
+				if lvl.Role == hwmodel.RoleMemory {
+					for _, c := range caches {
+						if c.Tier < lvl.Tier && float64(t.Moved) <= c.CapacityBytes {
+							moved = t.Moved
+							break
+						}
+					}
+				} else {
+					moved = t.Moved
+				}
+				lt.MovedBytes += moved
+			}
+		}
+	}
+	names := make([]string, 0, len(byLevel))
+	for n := range byLevel {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(a, b int) bool { return levelOf[names[a]].Tier < levelOf[names[b]].Tier })
+	for _, n := range names {
+		lt, lvl := byLevel[n], levelOf[n]
+		bw := lvl.AchievableBandwidth
+		if lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0 {
+			little := active * cu.InflightBytesPerWorkUnit / lvl.LatencySeconds
+			if little < bw {
+				bw, lt.ConcurrencyLimited = little, true
+			}
+		}
+		lt.Bandwidth = bw
+		lt.Seconds = float64(lt.MovedBytes) / bw
+		sp.MemorySeconds += lt.Seconds
+		sp.IdealSeconds += float64(lt.RequestedBytes) / lvl.PeakBandwidth
+		if lt.MovedBytes > 0 {
+			sp.LatencySeconds = math.Max(sp.LatencySeconds, lvl.LatencySeconds)
+		}
+		if lvl.Role == hwmodel.RoleMemory {
+			memBytes += lt.MovedBytes
+		}
+		sp.Levels = append(sp.Levels, *lt)
+	}
+
+	// Compute, on the fraction of the device the work units occupy.
+	a := tr.StageArith(i)
+	sp.Flops = a.Flops()
+	occupancy := math.Min(1, float64(max(st.WorkUnits, 1))/float64(max(cu.ParallelUnits, 1)))
+	vec, ok := dev.Peak("vector", dtype)
+	if !ok {
+		return sp, fmt.Errorf("no vector compute peak")
+	}
+	compute := float64(2*a.MACs+a.Compares+a.Elementwise) / vec
+	if a.Exps > 0 {
+		if sfu, ok := dev.Peak("special", dtype); ok {
+			compute += float64(a.Exps) / sfu
+		} else {
+			compute += float64(a.Exps) / vec
+		}
+	}
+	sp.ComputeSeconds = compute / occupancy
+	if memBytes > 0 {
+		sp.ArithmeticIntensity = float64(sp.Flops) / float64(memBytes)
+	}
+
+	sp.OverheadSeconds = dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
+	work := math.Max(sp.MemorySeconds, math.Max(sp.ComputeSeconds, sp.LatencySeconds))
+	sp.Seconds = sp.OverheadSeconds + work
+	switch {
+	case sp.OverheadSeconds > work:
+		sp.Bound = BoundOverhead
+	case work == sp.MemorySeconds:
+		sp.Bound = BoundMemory
+	case work == sp.ComputeSeconds:
+		sp.Bound = BoundCompute
+	default:
+		sp.Bound = BoundLatency
+	}
+	return sp, nil
+}
+
+func levelNames(ls []hwmodel.MemoryLevel) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.Name
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,211 @@
+package roofline
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/kernels"
+	"github.com/bwsim/bwsim/traces"
+)
+
+// testGPU is a hand-made GPU with round numbers so expected times can be
+// computed by hand.
+func testGPU() *hwmodel.Device {
+	return &hwmodel.Device{
+		Name: "test-gpu", Kind: hwmodel.KindGPU,
+		Levels: map[string]hwmodel.MemoryLevel{
+			"smem": {Role: hwmodel.RoleOnChip, Tier: 0, CapacityBytes: 1 << 24, PeakBandwidth: 20e12, AchievableBandwidth: 19e12, GranularityBytes: 4, LatencySeconds: 30e-9},
+			"l2":   {Role: hwmodel.RoleCache, Tier: 1, CapacityBytes: 40 << 20, PeakBandwidth: 7e12, AchievableBandwidth: 5e12, GranularityBytes: 32, LatencySeconds: 200e-9},
+			"hbm":  {Role: hwmodel.RoleMemory, Tier: 2, CapacityBytes: 80e9, PeakBandwidth: 2e12, AchievableBandwidth: 1.8e12, GranularityBytes: 32, LatencySeconds: 500e-9},
+		},
+		Compute: []hwmodel.Compute{
+			{Unit: "vector", DType: "fp16", OpsPerSecond: 100e12},
+			{Unit: "vector", DType: "fp32", OpsPerSecond: 50e12},
+			{Unit: "special", DType: "fp32", OpsPerSecond: 4e12},
+		},
+		Overheads:   hwmodel.Overheads{LaunchSeconds: 2.5e-6},
+		Concurrency: hwmodel.Concurrency{ParallelUnits: 100, WorkUnitsPerParallelUnit: 8, InflightBytesPerWorkUnit: 2048},
+	}
+}
+
+func testIPU() *hwmodel.Device {
+	return &hwmodel.Device{
+		Name: "test-ipu", Kind: hwmodel.KindIPU,
+		Levels: map[string]hwmodel.MemoryLevel{
+			"sram":      {Role: hwmodel.RoleMemory, Tier: 0, CapacityBytes: 900e6, PeakBandwidth: 47.5e12, AchievableBandwidth: 30e12, GranularityBytes: 8, LatencySeconds: 5e-9},
+			"streaming": {Role: hwmodel.RoleMemory, Tier: 1, CapacityBytes: 64e9, PeakBandwidth: 16e9, AchievableBandwidth: 7e9, GranularityBytes: 64, LatencySeconds: 2e-6},
+		},
+		Compute:     []hwmodel.Compute{{Unit: "vector", DType: "fp16", OpsPerSecond: 60e12}},
+		Overheads:   hwmodel.Overheads{SyncSeconds: 1e-6},
+		Concurrency: hwmodel.Concurrency{ParallelUnits: 1472, WorkUnitsPerParallelUnit: 6, InflightBytesPerWorkUnit: 1 << 20},
+	}
+}
+
+func trace(t *testing.T, shape kernels.Shape, spec kernels.Spec) *traces.Trace {
+	t.Helper()
+	o, err := kernels.Simulate(context.Background(), kernels.Config{Shape: shape, Spec: spec, DType: kernels.FP16, Workload: kernels.Gaussian, Seed: 1, SampleHeads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Trace
+}
+
+var paperShape = kernels.Shape{Batch: 4, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 4096}
+
+func TestIdealDenseIsBytesOverPeak(t *testing.T) {
+	tr := trace(t, paperShape, kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused})
+	p, err := Predict(tr, testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// K and V: 2·B·H·S·D·2 bytes; q and out: B·H·D·2 each, all from HBM
+	// except q and out, which are small enough to be served by L2.
+	kv := 2.0 * 4 * 32 * 4096 * 128 * 2
+	qo := 2.0 * 4 * 32 * 128 * 2
+	want := kv/2e12 + qo/7e12
+	if math.Abs(p.IdealSeconds-want) > 1e-12*want {
+		t.Errorf("ideal %.9g s, want (K+V)/peak_hbm + (q+out)/peak_l2 = %.9g s", p.IdealSeconds, want)
+	}
+	if p.Stages[0].Bound != BoundMemory {
+		t.Errorf("dense at S=4096, B=4 is %s-bound, want memory", p.Stages[0].Bound)
+	}
+}
+
+func TestKOnceCostsMoreThanKTwiceOnAGPU(t *testing.T) {
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice}
+	twice, err := Predict(trace(t, paperShape, spec), testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.KLayout = kernels.KOnce
+	once, err := Predict(trace(t, paperShape, spec), testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(once.Seconds > 1.5*twice.Seconds) {
+		t.Errorf("K once %.3g s, K twice %.3g s: sector granularity should make once much slower", once.Seconds, twice.Seconds)
+	}
+	// Both request about the same bytes: the difference is granularity.
+	if r := float64(once.RequestedBytes) / float64(twice.RequestedBytes); r < 0.95 || r > 1.05 {
+		t.Errorf("requested bytes differ by %.2f×", r)
+	}
+}
+
+func TestIPUPlacement(t *testing.T) {
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused}
+	small := trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024}, spec)
+	sram, err := Predict(small, testIPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sram.Placement["K"] != "sram" {
+		t.Errorf("a 16 MiB KV cache placed in %s, want sram", sram.Placement["K"])
+	}
+	streaming, err := Predict(small, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "streaming"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streaming.Placement["K"] != "streaming" || !(streaming.Seconds > 100*sram.Seconds) {
+		t.Errorf("streaming %.3g s vs sram %.3g s", streaming.Seconds, sram.Seconds)
+	}
+	// A 2 GiB KV cache does not fit in SRAM: it goes to streaming memory.
+	big := trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 128 << 10}, spec)
+	p, err := Predict(big, testIPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Placement["K"] != "streaming" {
+		t.Errorf("a 2 GiB KV cache placed in %s", p.Placement["K"])
+	}
+	if _, err := Predict(big, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "sram"}}); err == nil {
+		t.Error("forcing 2 GiB into 900 MB of SRAM was accepted")
+	}
+	if _, err := Predict(big, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "hbm"}}); err == nil ||
+		!strings.Contains(err.Error(), "no level") {
+		t.Errorf("unknown level: %v", err)
+	}
+}
+
+func TestTinyShapesAreNotMemoryBound(t *testing.T) {
+	tr := trace(t, kernels.Shape{Batch: 1, Heads: 1, KVHeads: 1, HeadDim: 64, Seq: 16},
+		kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Unfused})
+	p, err := Predict(tr, testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Stages {
+		if s.Bound != BoundOverhead && s.Bound != BoundLatency {
+			t.Errorf("stage %s of a 4 KiB step is %s-bound", s.Name, s.Bound)
+		}
+	}
+}
+
+func TestLittlesLawLimitsSmallBatches(t *testing.T) {
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Fused, R: 32, K: 128, KLayout: kernels.KTwice}
+	// One work unit per KV head: 32 units cannot keep HBM busy.
+	p, err := Predict(trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 16384}, spec), testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var limited bool
+	for _, l := range p.Stages[0].Levels {
+		if l.Level == "hbm" {
+			limited = l.ConcurrencyLimited
+			if want := 32 * 2048 / 500e-9; math.Abs(l.Bandwidth-want) > 1e-6*want {
+				t.Errorf("bandwidth %.4g, want 32 units × 2 KiB / 500 ns = %.4g", l.Bandwidth, want)
+			}
+		}
+	}
+	if !limited {
+		t.Error("32 work units reached full HBM bandwidth")
+	}
+}
+
+func TestCalibratedNeverBeatsIdeal(t *testing.T) {
+	for _, shape := range []kernels.Shape{
+		{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 64, Seq: 1},
+		{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 2048},
+		{Batch: 16, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 8192},
+	} {
+		for _, spec := range []kernels.Spec{
+			{Method: kernels.MethodDense, Impl: kernels.Unfused, AppendKV: true},
+			{Method: kernels.MethodDense, Impl: kernels.Fused},
+			{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 16, K: 64, KLayout: kernels.KOnce, AppendKV: true},
+			{Method: kernels.MethodSparQ, Impl: kernels.Fused, R: 32, K: 256, KLayout: kernels.KTwice},
+		} {
+			tr := trace(t, shape, spec)
+			for _, dev := range []*hwmodel.Device{testGPU(), testIPU()} {
+				p, err := Predict(tr, dev, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Seconds < p.IdealSeconds {
+					t.Errorf("%s %+v %+v: calibrated %.4g < ideal %.4g", dev.Name, shape, spec, p.Seconds, p.IdealSeconds)
+				}
+				for _, s := range p.Stages {
+					if s.Seconds < s.IdealSeconds {
+						t.Errorf("stage %s: calibrated %.4g < ideal %.4g", s.Name, s.Seconds, s.IdealSeconds)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestUnfusedPaysPerStageOverhead(t *testing.T) {
+	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024}
+	un, err := Predict(trace(t, shape, kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice}), testGPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overhead float64
+	for _, s := range un.Stages {
+		overhead += s.OverheadSeconds
+	}
+	if want := 5 * 2.5e-6; math.Abs(overhead-want) > 1e-15 {
+		t.Errorf("overhead %.4g s, want 5 stages × 2.5 µs", overhead)
+	}
+}
