@@ -62,6 +62,9 @@ type plan struct {
 	// Stage indices, -1 when absent.
 	sAppend, sScores, sSoftmax, sWSum, sAttn      int
 	sTopR, sApprox, sSoftTopK, sExact, sSparQFuse int
+
+	// lab labels each stage for CPU profiles (labels.go); nil labels nothing.
+	lab *stageLabels
 }
 
 func newPlan(spec Spec, shape Shape, dt DType, sampled int64) *plan {
@@ -193,7 +196,10 @@ type PairOutput struct {
 // entries or a nil slice record nothing). vmean is the pair's running mean
 // over the positions before the current token; the append stage updates it.
 func (p *plan) stepPair(d *PairData, kt []float32, vmean []float32, b, hk int, bufs []*traces.Buf, sc *scratch) PairOutput {
+	// Every stage starts by taking its Buf: label the goroutine there.
+	defer p.lab.leave()
 	buf := func(i int) *traces.Buf {
+		p.lab.enter(i)
 		if i < 0 || bufs == nil {
 			return nil
 		}

@@ -204,6 +204,7 @@ type Result struct {
 func (p *Prepared) Step(ctx context.Context, traced bool) (*Result, error) {
 	c := p.Config
 	pl := newPlan(c.Spec, c.Shape, c.DType, int64(len(p.pairs)))
+	pl.lab = newStageLabels(ctx, pl)
 	nStages := len(pl.tr.Stages)
 	var bufs [][]*traces.Buf
 	if traced {

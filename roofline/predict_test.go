@@ -209,3 +209,32 @@ func TestUnfusedPaysPerStageOverhead(t *testing.T) {
 		t.Errorf("overhead %.4g s, want 5 stages × 2.5 µs", overhead)
 	}
 }
+
+func TestParsePlacement(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want map[traces.Role]string
+		bad  bool
+	}{
+		{in: nil},
+		{in: []string{"kv-cache=streaming"}, want: map[traces.Role]string{traces.RoleKVCache: "streaming"}},
+		{in: []string{"kv-cache=sram,intermediate=sram"}, want: map[traces.Role]string{traces.RoleKVCache: "sram", traces.RoleIntermediate: "sram"}},
+		{in: []string{"kv-cache"}, bad: true},
+		{in: []string{"weights=hbm"}, bad: true},
+		{in: []string{"kv-cache=hbm", "kv-cache=l2"}, bad: true},
+	} {
+		got, err := ParsePlacement(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("%q: error %v", tc.in, err)
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+			}
+		}
+	}
+}

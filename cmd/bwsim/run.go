@@ -1,29 +1,49 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
+	"github.com/bwsim/bwsim/hwmodel"
 	"github.com/bwsim/bwsim/internal/atomicfile"
 	"github.com/bwsim/bwsim/internal/units"
 	"github.com/bwsim/bwsim/kernels"
+	"github.com/bwsim/bwsim/roofline"
 	"github.com/bwsim/bwsim/traces"
 	"github.com/spf13/cobra"
 )
 
 // runOutput is the JSON document `bwsim run --json` prints.
 type runOutput struct {
-	Config   kernels.Config    `json:"config"`
-	Trace    traces.Summary    `json:"trace"`
-	Fidelity *kernels.Fidelity `json:"fidelity,omitempty"`
+	Config      kernels.Config         `json:"config"`
+	Trace       traces.Summary         `json:"trace"`
+	Fidelity    *kernels.Fidelity      `json:"fidelity,omitempty"`
+	Predictions []*roofline.Prediction `json:"predictions,omitempty"`
+	Measured    *hostMeasurement       `json:"measured,omitempty"`
+}
+
+// hostMeasurement is the closed loop of --measure: the real kernel timed on
+// the host beside the host model's prediction of it.
+type hostMeasurement struct {
+	Seconds          float64 `json:"seconds"`
+	MinSeconds       float64 `json:"min_seconds"`
+	Runs             int     `json:"runs"`
+	PredictedSeconds float64 `json:"predicted_seconds"`
+	// Error is (predicted − measured) / measured.
+	Error float64 `json:"error"`
 }
 
 func newRunCmd() *cobra.Command {
 	var wf workloadFlags
 	var asJSON bool
 	var traceOut string
+	var devices, placement []string
+	var measure bool
+	var runs int
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "run one decode step of a kernel on the host and report its data transfers",
@@ -39,6 +59,36 @@ with dense attention on the same data.`,
 			if err != nil {
 				return err
 			}
+			place, err := roofline.ParsePlacement(placement)
+			if err != nil {
+				return asUsage(err)
+			}
+			var devs []*hwmodel.Device
+			if len(devices) > 0 {
+				cat, err := loadCatalog(cmd)
+				if err != nil {
+					return err
+				}
+				for _, name := range devices {
+					d, err := cat.Get(name)
+					if err != nil {
+						return asUsage(err)
+					}
+					devs = append(devs, d)
+				}
+			}
+			if measure {
+				if !slices.Contains(devices, "host") {
+					return badInput("--measure compares the host's measured time with its prediction: add --device host")
+				}
+				if c.DType != kernels.FP32 {
+					return badInput("--measure times the host's float32 kernel: use --dtype fp32 so the trace counts the bytes the host moves")
+				}
+				if c.SampleHeads != 0 && int64(c.SampleHeads) != c.Shape.Pairs() {
+					return badInput("--measure times every (sequence, kv-head) pair: leave --sample-heads unset")
+				}
+				c.SampleHeads = int(c.Shape.Pairs())
+			}
 			o, err := kernels.Simulate(cmd.Context(), c)
 			if err != nil {
 				return err
@@ -49,6 +99,22 @@ with dense attention on the same data.`,
 				}
 			}
 			out := runOutput{Config: o.Config, Trace: traces.Summarize(o.Trace), Fidelity: o.Fidelity}
+			for _, d := range devs {
+				p, err := roofline.Predict(o.Trace, d, roofline.Options{Placement: place})
+				if err != nil {
+					return asUsage(err)
+				}
+				out.Predictions = append(out.Predictions, p)
+				if measure && d.Name == "host" {
+					m, err := measureHost(cmd.Context(), o.Config, runs)
+					if err != nil {
+						return err
+					}
+					m.PredictedSeconds = p.Seconds
+					m.Error = (p.Seconds - m.Seconds) / m.Seconds
+					out.Measured = m
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -61,6 +127,11 @@ with dense attention on the same data.`,
 	wf.register(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of tables")
 	cmd.Flags().StringVar(&traceOut, "trace-out", "", "also write the full trace (every extent) as versioned JSON to this file")
+	cmd.Flags().StringSliceVar(&devices, "device", nil, "price the trace on these devices (comma-separated; see bwsim devices)")
+	cmd.Flags().StringArrayVar(&placement, "placement", nil, "place a tensor role in a memory level, ROLE=LEVEL (e.g. kv-cache=streaming); repeatable")
+	cmd.Flags().BoolVar(&measure, "measure", false, "with --device host: also time the real kernel on this machine and compare")
+	cmd.Flags().IntVar(&runs, "runs", 15, "with --measure: timed runs (the median is reported)")
+	addDeviceFlags(cmd.Flags())
 	return cmd
 }
 
@@ -100,8 +171,42 @@ func printRun(w io.Writer, o runOutput) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Name, t.Role, size, units.Bytes(float64(t.ReadBytes)), units.Bytes(float64(t.WriteBytes)))
 	}
 	tw.Flush()
+	for _, p := range o.Predictions {
+		fmt.Fprintf(w, "\n%s: %s per step (ideal %s); placement K in %s\n", p.Device, units.Seconds(p.Seconds), units.Seconds(p.IdealSeconds), p.Placement[kernels.TensorK])
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "stage\tpredicted\tideal\tbound\tmemory\tcompute\toverhead\tmoved\t")
+		for _, s := range p.Stages {
+			var moved int64
+			for _, l := range s.Levels {
+				moved += l.MovedBytes
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, units.Seconds(s.Seconds), units.Seconds(s.IdealSeconds), s.Bound,
+				units.Seconds(s.MemorySeconds), units.Seconds(s.ComputeSeconds), units.Seconds(s.OverheadSeconds), units.Bytes(float64(moved)))
+		}
+		tw.Flush()
+	}
+	if m := o.Measured; m != nil {
+		fmt.Fprintf(w, "\nhost measured %s per step (median of %d, min %s), predicted %s: error %+.1f%%\n",
+			units.Seconds(m.Seconds), m.Runs, units.Seconds(m.MinSeconds), units.Seconds(m.PredictedSeconds), 100*m.Error)
+	}
 	if f := o.Fidelity; f != nil {
 		fmt.Fprintf(w, "\nfidelity vs dense (%d query heads): relative L2 error %.4g, mean α %.4f, attention mass covered %.4f, top-k recall %.4f\n",
 			f.Heads, f.RelL2Error, f.AlphaMean, f.MassCovered, f.TopKRecall)
 	}
+}
+
+// measureHost times the untraced kernel on this machine.
+func measureHost(ctx context.Context, c kernels.Config, runs int) (*hostMeasurement, error) {
+	if runs <= 0 {
+		return nil, badInput("--runs must be positive, got %d", runs)
+	}
+	p, err := kernels.Prepare(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := p.Time(ctx, false, 2, runs)
+	if err != nil {
+		return nil, err
+	}
+	return &hostMeasurement{Seconds: t.Median.Seconds(), MinSeconds: t.Min.Seconds(), Runs: t.Runs}, nil
 }

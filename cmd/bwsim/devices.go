@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/units"
+)
+
+func init() { extraCommands = append(extraCommands, newDevicesCmd) }
+
+func newDevicesCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "devices",
+		Short: "list the device catalog",
+		Long: `devices lists the devices bwsim can price traces on: the embedded catalog
+(A100, H100, H200, Graphcore IPU, and this host), the host file written by
+bwsim calibrate, and your overrides (--config, --device-file, BWSIM_*
+environment variables, --set). Each memory level that can hold the KV cache
+gets one row. "bwsim devices show NAME" prints every figure with its source.`,
+		Example: `  bwsim devices
+  bwsim devices --json
+  bwsim devices --set devices.h100-sxm.memory_levels.hbm.achievable_bandwidth=3.1e12
+  bwsim devices show ipu-bow`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadCatalog(cmd)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), c.Devices())
+			}
+			return printDevices(cmd.OutOrStdout(), c.Devices())
+		},
+	}
+	addDeviceFlags(cmd.PersistentFlags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with every figure of every device")
+	cmd.AddCommand(newDevicesShowCmd())
+	return cmd
+}
+
+func newDevicesShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "print one device with the source of every figure",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadCatalog(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := c.Get(args[0])
+			if err != nil {
+				return badInput("%v", err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), d)
+			}
+			return printDevice(cmd.OutOrStdout(), d)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the device as JSON")
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printDevices prints one row per memory level that can hold the KV cache.
+func printDevices(w io.Writer, devs []*hwmodel.Device) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tKIND\tKV LEVEL\tCAPACITY\tPEAK BW\tACHIEVABLE BW\tGRANULARITY\tLATENCY\tMATRIX FP16\tLAUNCH")
+	for _, d := range devs {
+		matrix := "-"
+		if ops, ok := d.Peak("matrix", "fp16"); ok {
+			matrix = units.Flops(ops)
+		}
+		for _, l := range d.MemoryLevels() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d B\t%s\t%s\t%s\n",
+				d.Name, d.Kind, l.Name, siBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth),
+				units.Bandwidth(l.AchievableBandwidth), l.GranularityBytes, units.Seconds(l.LatencySeconds),
+				matrix, units.Seconds(d.Overheads.LaunchSeconds))
+		}
+	}
+	return tw.Flush()
+}
+
+// printDevice prints every figure of d with its source.
+func printDevice(w io.Writer, d *hwmodel.Device) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	src := func(s string) {
+		if s != "" {
+			p("      source: %s", s)
+		}
+	}
+	p("%s (%s): %s", d.Name, d.Kind, d.Description)
+	p("  loaded from: %s", d.Origin)
+	cu := d.Concurrency
+	inflight := float64(cu.ParallelUnits*cu.WorkUnitsPerParallelUnit) * cu.InflightBytesPerWorkUnit
+
+	p("\n  memory levels (tier 0 closest to compute):")
+	for _, l := range d.OrderedLevels() {
+		p("    %s (%s, tier %d)", l.Name, l.Role, l.Tier)
+		p("      capacity %s, peak %s, achievable %s (%.0f%%), granularity %d B, latency %s",
+			siBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth), units.Bandwidth(l.AchievableBandwidth),
+			100*l.AchievableBandwidth/l.PeakBandwidth, l.GranularityBytes, units.Seconds(l.LatencySeconds))
+		if l.TransferOverheadSeconds > 0 {
+			p("      transfer overhead %s per stage", units.Seconds(l.TransferOverheadSeconds))
+		}
+		if l.LatencySeconds > 0 {
+			p("      Little's-law ceiling at full occupancy: %s", units.Bandwidth(inflight/l.LatencySeconds))
+		}
+		src(l.Source)
+	}
+
+	p("\n  compute:")
+	for _, c := range d.Compute {
+		rate := units.Flops(c.OpsPerSecond)
+		if c.Unit == "special" {
+			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " evaluations/s", 1)
+		}
+		p("    %-7s %-4s  %s", c.Unit, c.DType, rate)
+		src(c.Source)
+	}
+
+	p("\n  overheads per stage: launch %s, sync %s", units.Seconds(d.Overheads.LaunchSeconds), units.Seconds(d.Overheads.SyncSeconds))
+	src(d.Overheads.Source)
+
+	p("\n  concurrency: %d parallel units x %d work units x %s in flight = %s in flight",
+		cu.ParallelUnits, cu.WorkUnitsPerParallelUnit, siBytes(cu.InflightBytesPerWorkUnit), siBytes(inflight))
+	src(cu.Source)
+
+	if len(d.Links) > 0 {
+		p("\n  links:")
+		for _, l := range d.Links {
+			lat := ""
+			if l.LatencySeconds > 0 {
+				lat = ", latency " + units.Seconds(l.LatencySeconds)
+			}
+			p("    %s: %s per direction%s", l.Name, units.Bandwidth(l.BandwidthPerDirection), lat)
+			src(l.Source)
+		}
+	}
+	return nil
+}
+
+// siBytes prints a size in decimal units, as datasheets give capacities:
+// 80 GB, 41.9 MB, 1.21 kB.
+func siBytes(n float64) string {
+	switch {
+	case n >= 1e12:
+		return fmt.Sprintf("%.3g TB", n/1e12)
+	case n >= 1e9:
+		return fmt.Sprintf("%.3g GB", n/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.3g MB", n/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.3g kB", n/1e3)
+	}
+	return fmt.Sprintf("%.4g B", n)
+}

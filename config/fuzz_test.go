@@ -1,0 +1,44 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoadDeviceFile feeds arbitrary bytes as a user device file. Loading
+// must never panic: it either fails or returns a catalog whose devices all
+// validate.
+func FuzzLoadDeviceFile(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"devices: {}\n",
+		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {achievable_bandwidth: 3.1e12}\n",
+		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {peak_bandwidth: -1}\n",
+		"devices:\n  h100-sxm:\n    compute:\n      - {unit: matrix, dtype: fp16, ops_per_second: 1e15}\n",
+		"devices:" + newDevice,
+		"sweep: {points: 3}\n",
+		"devices: [\n",
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "fuzz.yaml")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadDevices(LoadOptions{SkipHostFile: true, DeviceFiles: []string{p}})
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		for _, d := range c.Devices() {
+			if err := d.Validate(); err != nil {
+				t.Fatalf("loaded an invalid device: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/atomicfile"
+)
+
+// WriteDeviceFile writes d as a device file (the format of the package
+// documentation, a devices map with one entry) to path, atomically: it
+// writes a temporary file in the same directory and renames it over path
+// (internal/atomicfile).
+// Missing directories are created. d must pass Validate.
+func WriteDeviceFile(path string, d *hwmodel.Device) error {
+	if d == nil {
+		return fmt.Errorf("write device file %s: nil device", path)
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("write device file %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(EncodeDevice(d))
+		return err
+	})
+}
+
+// EncodeDevice renders d as a device file in YAML, fields in a fixed order,
+// levels by tier.
+func EncodeDevice(d *hwmodel.Device) []byte {
+	var b bytes.Buffer
+	w := func(indent int, format string, a ...any) {
+		for i := 0; i < indent; i++ {
+			b.WriteString("  ")
+		}
+		fmt.Fprintf(&b, format, a...)
+		b.WriteByte('\n')
+	}
+	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	str := strconv.Quote
+
+	w(0, "# bwsim device file; format: go doc github.com/bwsim/bwsim/config")
+	w(0, "devices:")
+	w(1, "%s:", d.Name)
+	w(2, "description: %s", str(d.Description))
+	w(2, "kind: %s", d.Kind)
+	w(2, "memory_levels:")
+	for _, l := range d.OrderedLevels() {
+		w(3, "%s:", l.Name)
+		w(4, "role: %s", l.Role)
+		w(4, "tier: %d", l.Tier)
+		w(4, "capacity_bytes: %s", num(l.CapacityBytes))
+		w(4, "peak_bandwidth: %s", num(l.PeakBandwidth))
+		w(4, "achievable_bandwidth: %s", num(l.AchievableBandwidth))
+		w(4, "granularity_bytes: %d", l.GranularityBytes)
+		w(4, "latency_seconds: %s", num(l.LatencySeconds))
+		if l.TransferOverheadSeconds != 0 {
+			w(4, "transfer_overhead_seconds: %s", num(l.TransferOverheadSeconds))
+		}
+		w(4, "source: %s", str(l.Source))
+	}
+	if len(d.Compute) == 0 {
+		w(2, "compute: []")
+	} else {
+		w(2, "compute:")
+	}
+	for _, c := range d.Compute {
+		w(3, "- {unit: %s, dtype: %s, ops_per_second: %s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), str(c.Source))
+	}
+	w(2, "overheads:")
+	w(3, "launch_seconds: %s", num(d.Overheads.LaunchSeconds))
+	w(3, "sync_seconds: %s", num(d.Overheads.SyncSeconds))
+	w(3, "source: %s", str(d.Overheads.Source))
+	w(2, "concurrency:")
+	w(3, "parallel_units: %d", d.Concurrency.ParallelUnits)
+	w(3, "work_units_per_parallel_unit: %d", d.Concurrency.WorkUnitsPerParallelUnit)
+	w(3, "inflight_bytes_per_work_unit: %s", num(d.Concurrency.InflightBytesPerWorkUnit))
+	w(3, "source: %s", str(d.Concurrency.Source))
+	if len(d.Links) == 0 {
+		w(2, "links: []")
+	} else {
+		w(2, "links:")
+	}
+	for _, l := range d.Links {
+		w(3, "- {name: %s, bandwidth_per_direction: %s, latency_seconds: %s, source: %s}", str(l.Name), num(l.BandwidthPerDirection), num(l.LatencySeconds), str(l.Source))
+	}
+	return b.Bytes()
+}

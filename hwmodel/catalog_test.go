@@ -1,0 +1,107 @@
+package hwmodel
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestCatalog(t *testing.T) {
+	a := testGPU()
+	b := testGPU()
+	b.Name = "other-gpu"
+	c, err := NewCatalog([]*Device{b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Names(), []string{"other-gpu", "test-gpu"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	d, err := c.Get("TEST-GPU")
+	if err != nil || d.Name != "test-gpu" {
+		t.Fatalf("Get: %v, %v", d, err)
+	}
+	// Get returns a copy.
+	d.Levels["hbm"] = MemoryLevel{}
+	d.Compute[0].OpsPerSecond = 1
+	if d2, _ := c.Get("test-gpu"); !reflect.DeepEqual(d2, a) {
+		t.Error("Get returned shared state")
+	}
+	_, err = c.Get("h100")
+	if err == nil || !strings.Contains(err.Error(), `unknown device "h100" (known: other-gpu, test-gpu)`) {
+		t.Errorf("Get(unknown): %v", err)
+	}
+	if _, err := NewCatalog([]*Device{a, a}); err == nil {
+		t.Error("duplicate names accepted")
+	}
+	bad := testGPU()
+	bad.Kind = "tpu"
+	if _, err := NewCatalog([]*Device{bad}); err == nil {
+		t.Error("invalid device accepted")
+	}
+}
+
+func TestDeviceJSON(t *testing.T) {
+	d := testGPU()
+	d.Origin = "test"
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Levels are an array ordered by tier, each with its name.
+	var raw struct {
+		Name   string `json:"name"`
+		Levels []struct {
+			Name string `json:"name"`
+			Tier int    `json:"tier"`
+		} `json:"memory_levels"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range raw.Levels {
+		names = append(names, l.Name)
+	}
+	if raw.Name != "test-gpu" || !reflect.DeepEqual(names, []string{"smem", "l2", "hbm"}) {
+		t.Errorf("JSON %s", b)
+	}
+	// A value marshals the same as a pointer.
+	b2, _ := json.Marshal(*d)
+	if !bytes.Equal(b, b2) {
+		t.Error("value and pointer marshal differently")
+	}
+	var back Device
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	want := d.Clone()
+	for k, l := range want.Levels {
+		l.Name = k
+		want.Levels[k] = l
+	}
+	if !reflect.DeepEqual(&back, want) {
+		t.Errorf("round trip\n got %+v\nwant %+v", back, want)
+	}
+}
+
+func TestMemoryLevels(t *testing.T) {
+	d := testGPU()
+	ls := d.MemoryLevels()
+	if len(ls) != 1 || ls[0].Name != "hbm" {
+		t.Errorf("MemoryLevels() = %+v", ls)
+	}
+}
+
+func TestCatalogYAMLIsACopy(t *testing.T) {
+	a := CatalogYAML()
+	a[0] = 'X'
+	if CatalogYAML()[0] == 'X' {
+		t.Error("CatalogYAML exposes the embedded bytes")
+	}
+	if !bytes.Contains(CatalogYAML(), []byte("\ndevices:\n")) {
+		t.Error("catalog has no devices map")
+	}
+}

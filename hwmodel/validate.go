@@ -1,0 +1,222 @@
+package hwmodel
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// FieldError is one problem with one key of a device description. Key is the
+// dotted path inside the device, as it is spelled in YAML
+// ("memory_levels.hbm.peak_bandwidth", "compute[2].dtype").
+type FieldError struct {
+	Device string
+	Key    string
+	Msg    string
+}
+
+func (e *FieldError) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("device %q: %s", e.Device, e.Msg)
+	}
+	return fmt.Sprintf("device %q: %s: %s", e.Device, e.Key, e.Msg)
+}
+
+// levelSpec is a memory level a kind knows.
+type levelSpec struct {
+	name     string
+	role     LevelRole
+	required bool
+}
+
+// kindLevels lists, per kind, the memory levels a device may have, with the
+// role each must have.
+var kindLevels = map[Kind][]levelSpec{
+	KindGPU: {{"hbm", RoleMemory, true}, {"l2", RoleCache, true}, {"smem", RoleOnChip, true}},
+	KindIPU: {{"sram", RoleMemory, true}, {"streaming", RoleMemory, true}, {"exchange", RoleFabric, false}},
+	KindCPU: {{"dram", RoleMemory, true}, {"llc", RoleCache, true}},
+}
+
+// Compute units and data types a device may list.
+var (
+	computeUnits  = []string{"vector", "matrix", "special"}
+	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
+)
+
+var deviceNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// ValidDeviceName reports whether name can name a device: lower-case letters,
+// digits, '-' and '_', starting with a letter. Config keys are
+// case-insensitive and dotted, so other names cannot be addressed.
+func ValidDeviceName(name string) bool { return deviceNameRE.MatchString(name) }
+
+// Validate checks that d is complete and physically possible: a known kind
+// with exactly the memory levels that kind has (each with its role), positive
+// capacities and bandwidths, achievable ≤ peak bandwidth, positive
+// granularity, a latency under a second, known compute units and dtypes with
+// positive rates, non-negative overheads, positive concurrency and links with
+// positive bandwidth. It reports every problem it finds, each as a
+// *FieldError joined with errors.Join.
+func (d *Device) Validate() error {
+	v := validator{dev: d.Name}
+	if !ValidDeviceName(d.Name) {
+		v.add("", "name %q: must be lower-case letters, digits, '-' or '_', starting with a letter", d.Name)
+	}
+	specs, ok := kindLevels[d.Kind]
+	if !ok {
+		v.add("kind", "unknown kind %q (known: cpu, gpu, ipu)", d.Kind)
+	}
+	v.levels(d, specs, ok)
+	v.compute(d.Compute)
+	v.nonNegative("overheads.launch_seconds", d.Overheads.LaunchSeconds)
+	v.nonNegative("overheads.sync_seconds", d.Overheads.SyncSeconds)
+	c := d.Concurrency
+	if c.ParallelUnits <= 0 {
+		v.add("concurrency.parallel_units", "must be positive, got %d", c.ParallelUnits)
+	}
+	if c.WorkUnitsPerParallelUnit <= 0 {
+		v.add("concurrency.work_units_per_parallel_unit", "must be positive, got %d", c.WorkUnitsPerParallelUnit)
+	}
+	v.positive("concurrency.inflight_bytes_per_work_unit", c.InflightBytesPerWorkUnit)
+	seen := map[string]bool{}
+	for i, l := range d.Links {
+		key := fmt.Sprintf("links[%d]", i)
+		if l.Name == "" {
+			v.add(key+".name", "must not be empty")
+		} else if seen[l.Name] {
+			v.add(key+".name", "duplicate link %q", l.Name)
+		}
+		seen[l.Name] = true
+		v.positive(key+".bandwidth_per_direction", l.BandwidthPerDirection)
+		v.latency(key+".latency_seconds", l.LatencySeconds)
+	}
+	return v.err()
+}
+
+type validator struct {
+	dev  string
+	errs []error
+}
+
+func (v *validator) add(key, format string, a ...any) {
+	v.errs = append(v.errs, &FieldError{Device: v.dev, Key: key, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func (v *validator) positive(key string, x float64) {
+	if !(x > 0) || math.IsInf(x, 0) {
+		v.add(key, "must be positive, got %v", x)
+	}
+}
+
+func (v *validator) nonNegative(key string, x float64) {
+	if !(x >= 0) || math.IsInf(x, 0) {
+		v.add(key, "must be zero or positive, got %v", x)
+	}
+}
+
+func (v *validator) latency(key string, x float64) {
+	if !(x >= 0) || x >= 1 {
+		v.add(key, "must be at least 0 and under 1 second, got %v", x)
+	}
+}
+
+func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
+	if len(d.Levels) == 0 {
+		v.add("memory_levels", "no memory levels")
+	}
+	known := map[string]levelSpec{}
+	var names []string
+	for _, s := range specs {
+		known[s.name] = s
+		names = append(names, s.name)
+		if _, ok := d.Levels[s.name]; s.required && !ok {
+			v.add("memory_levels."+s.name, "missing (a %s device needs levels %s)", d.Kind, requiredNames(specs))
+		}
+	}
+	tiers := map[int]string{}
+	for _, name := range sortedKeys(d.Levels) {
+		l := d.Levels[name]
+		key := "memory_levels." + name
+		if kindOK {
+			if s, ok := known[name]; !ok {
+				v.add(key, "unknown level for a %s device (known: %s)", d.Kind, strings.Join(names, ", "))
+			} else if l.Role != s.role {
+				v.add(key+".role", "must be %q for level %s, got %q", s.role, name, l.Role)
+			}
+		}
+		if l.Name != "" && l.Name != name {
+			v.add(key+".name", "%q differs from the level's key %q", l.Name, name)
+		}
+		if l.Tier < 0 {
+			v.add(key+".tier", "must be zero or positive, got %d", l.Tier)
+		} else if other, dup := tiers[l.Tier]; dup {
+			v.add(key+".tier", "tier %d is also used by level %s", l.Tier, other)
+		} else {
+			tiers[l.Tier] = name
+		}
+		v.positive(key+".capacity_bytes", l.CapacityBytes)
+		v.positive(key+".peak_bandwidth", l.PeakBandwidth)
+		v.positive(key+".achievable_bandwidth", l.AchievableBandwidth)
+		if l.AchievableBandwidth > l.PeakBandwidth && l.PeakBandwidth > 0 {
+			v.add(key+".achievable_bandwidth", "must not exceed peak_bandwidth %v, got %v", l.PeakBandwidth, l.AchievableBandwidth)
+		}
+		if l.GranularityBytes <= 0 {
+			v.add(key+".granularity_bytes", "must be positive, got %d", l.GranularityBytes)
+		}
+		v.latency(key+".latency_seconds", l.LatencySeconds)
+		v.latency(key+".transfer_overhead_seconds", l.TransferOverheadSeconds)
+	}
+}
+
+func (v *validator) compute(cs []Compute) {
+	type ud struct{ unit, dtype string }
+	seen := map[ud]int{}
+	for i, c := range cs {
+		key := fmt.Sprintf("compute[%d]", i)
+		if !contains(computeUnits, c.Unit) {
+			v.add(key+".unit", "unknown unit %q (known: %s)", c.Unit, strings.Join(computeUnits, ", "))
+		}
+		if !contains(computeDTypes, c.DType) {
+			v.add(key+".dtype", "unknown dtype %q (known: %s)", c.DType, strings.Join(computeDTypes, ", "))
+		}
+		if j, dup := seen[ud{c.Unit, c.DType}]; dup {
+			v.add(key, "duplicate of compute[%d] (%s %s)", j, c.Unit, c.DType)
+		} else {
+			seen[ud{c.Unit, c.DType}] = i
+		}
+		v.positive(key+".ops_per_second", c.OpsPerSecond)
+	}
+}
+
+func requiredNames(specs []levelSpec) string {
+	var s []string
+	for _, l := range specs {
+		if l.required {
+			s = append(s, l.name)
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
