@@ -111,13 +111,6 @@ func Transfer(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction, 
 			return nil, fmt.Errorf("transfer profile: stage %d is %q in the trace, %q in the prediction", i, st.Name, pred.Stages[i].Name)
 		}
 	}
-	var caches []hwmodel.MemoryLevel
-	for _, l := range dev.OrderedLevels() {
-		if l.Role == hwmodel.RoleCache {
-			caches = append(caches, l)
-		}
-	}
-
 	var rows []*row
 	var stageOnly []int // stages that move nothing
 	for i, st := range tr.Stages {
@@ -140,7 +133,7 @@ func Transfer(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction, 
 			}
 			return int(a.dir) - int(b.dir)
 		})
-		if err := priceStage(tr, dev, pred, caches, i, srows); err != nil {
+		if err := priceStage(tr, pred, i, srows); err != nil {
 			return nil, err
 		}
 		if len(srows) == 0 {
@@ -198,55 +191,36 @@ func Transfer(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction, 
 }
 
 // priceStage fills the level, moved bytes and predicted time of stage i's
-// rows.
-func priceStage(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction, caches []hwmodel.MemoryLevel, i int, rows []*row) error {
+// rows from the prediction's per-tensor traffic.
+func priceStage(tr *traces.Trace, pred *roofline.Prediction, i int, rows []*row) error {
 	st := tr.Stages[i]
 	sp := pred.Stages[i]
-	folds := map[int64]map[traces.TensorID]traces.TensorTraffic{}
 	var shares []float64
 	for _, r := range rows {
-		tn := tr.Tensors[r.tensor]
-		name, ok := pred.Placement[tn.Name]
-		if !ok {
-			return fmt.Errorf("transfer profile: stage %s: tensor %s has no placement in the prediction", st.Name, tn.Name)
-		}
-		lvl, ok := dev.Level(name)
-		if !ok {
-			return fmt.Errorf("transfer profile: tensor %s is placed in %s, which device %s does not have", tn.Name, name, dev.Name)
-		}
-		if lvl.GranularityBytes <= 0 {
-			return fmt.Errorf("transfer profile: device %s level %s: granularity %d bytes", dev.Name, name, lvl.GranularityBytes)
-		}
-		f, ok := folds[lvl.GranularityBytes]
-		if !ok {
-			ft, err := tr.Fold(i, lvl.GranularityBytes)
-			if err != nil {
-				return fmt.Errorf("transfer profile: stage %s: %w", st.Name, err)
+		name := tr.Tensors[r.tensor].Name
+		found := false
+		for _, tt := range sp.Tensors {
+			if tt.Tensor != name || tt.Direction != r.dir {
+				continue
 			}
-			f = make(map[traces.TensorID]traces.TensorTraffic, len(ft))
-			for _, x := range ft {
-				f[x.Tensor] = x
+			found = true
+			r.level = tt.Level
+			r.moved = tt.MovedBytes
+			r.values[IndexMoved] = r.moved
+			for _, lt := range sp.Levels {
+				if lt.Level == tt.Level && lt.Bandwidth > 0 {
+					r.share = float64(r.moved) / lt.Bandwidth
+				}
 			}
-			folds[lvl.GranularityBytes] = f
 		}
-		t := f[r.tensor].Read
-		if r.dir == traces.Write {
-			t = f[r.tensor].Write
-		}
-		r.level = name
-		r.moved = movedBytes(t, lvl, caches)
-		r.values[IndexMoved] = r.moved
-		for _, lt := range sp.Levels {
-			if lt.Level == name && lt.Bandwidth > 0 {
-				r.share = float64(r.moved) / lt.Bandwidth
-			}
+		if !found {
+			return fmt.Errorf("transfer profile: stage %s: the prediction has no traffic for tensor %s (%s)", st.Name, name, r.dir)
 		}
 		shares = append(shares, r.share)
 	}
 	w := weights(shares)
 	if sum(w) == 0 {
-		// No level time to go by (a level missing from the prediction):
-		// share the stage's time by moved bytes instead.
+		// No level time to go by: share the stage's time by moved bytes.
 		for k, r := range rows {
 			w[k] = r.moved
 		}
@@ -255,22 +229,6 @@ func priceStage(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction
 		rows[k].values[IndexPredicted] = v
 	}
 	return nil
-}
-
-// movedBytes is what a level moves for traffic t, by roofline.Predict's
-// rule: a memory level moves every run's granules unless a cache in front of
-// it holds the stage's footprint of the tensor; a cache moves each granule
-// once.
-func movedBytes(t traces.Traffic, lvl hwmodel.MemoryLevel, caches []hwmodel.MemoryLevel) int64 {
-	if lvl.Role != hwmodel.RoleMemory {
-		return t.Moved
-	}
-	for _, c := range caches {
-		if c.Tier < lvl.Tier && float64(t.Moved) <= c.CapacityBytes {
-			return t.Moved
-		}
-	}
-	return t.MovedNoReuse
 }
 
 func stageFrame(method, stage string) string { return method + "." + stage }

@@ -262,8 +262,9 @@ func TestTransferRejectsMismatchedPrediction(t *testing.T) {
 	renamed := *pred
 	renamed.Stages = slices.Clone(pred.Stages)
 	renamed.Stages[1].Name = "other"
-	unplaced := *pred
-	unplaced.Placement = map[string]string{}
+	untensored := *pred
+	untensored.Stages = slices.Clone(pred.Stages)
+	untensored.Stages[1].Tensors = nil
 	for _, tc := range []struct {
 		name string
 		pred *roofline.Prediction
@@ -272,7 +273,7 @@ func TestTransferRejectsMismatchedPrediction(t *testing.T) {
 		{"nil", nil, "nil"},
 		{"stage count", other, "stages"},
 		{"stage name", &renamed, `"other"`},
-		{"placement", &unplaced, "no placement"},
+		{"tensor traffic", &untensored, "no traffic for tensor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Transfer(tr, dev, tc.pred, Options{})

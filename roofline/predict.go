@@ -66,6 +66,16 @@ type LevelTraffic struct {
 	Seconds            float64 `json:"seconds"`
 }
 
+// TensorTraffic is what one tensor moves in one direction in one stage, at
+// the level it is served from.
+type TensorTraffic struct {
+	Tensor         string           `json:"tensor"`
+	Direction      traces.Direction `json:"direction"`
+	Level          string           `json:"level"`
+	RequestedBytes int64            `json:"requested_bytes"`
+	MovedBytes     int64            `json:"moved_bytes"`
+}
+
 // StagePrediction is one stage's predicted time.
 type StagePrediction struct {
 	Name            string         `json:"name"`
@@ -77,7 +87,10 @@ type StagePrediction struct {
 	LatencySeconds  float64        `json:"latency_seconds"`
 	OverheadSeconds float64        `json:"overhead_seconds"`
 	Levels          []LevelTraffic `json:"levels"`
-	Flops           int64          `json:"flops"`
+	// Tensors breaks the levels' traffic down by tensor and direction, in
+	// the order the trace declares tensors, reads before writes.
+	Tensors []TensorTraffic `json:"tensors"`
+	Flops   int64           `json:"flops"`
 	// ArithmeticIntensity is flops per byte moved from memory levels (not
 	// caches): the x-axis of a roofline chart.
 	ArithmeticIntensity float64 `json:"arithmetic_intensity"`
@@ -241,6 +254,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		}
 	}
 	grans := map[int64][]traces.TensorTraffic{}
+	order := map[int]int{} // index in sp.Tensors → sort key
 	var memBytes int64
 	for _, lvl := range place {
 		if _, ok := grans[lvl.GranularityBytes]; ok || lvl.GranularityBytes <= 0 {
@@ -264,25 +278,29 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 				byLevel[lvl.Name] = lt
 				levelOf[lvl.Name] = lvl
 			}
-			for _, t := range []traces.Traffic{x.Read, x.Write} {
-				lt.RequestedBytes += t.Requested
-				moved := t.MovedNoReuse
-				// A cache in front of a memory level that holds the
-				// stage's footprint of the tensor serves the re-reads.
-				if lvl.Role == hwmodel.RoleMemory {
-					for _, c := range caches {
-						if c.Tier < lvl.Tier && float64(t.Moved) <= c.CapacityBytes {
-							moved = t.Moved
-							break
-						}
-					}
-				} else {
-					moved = t.Moved
+			for dir, t := range []traces.Traffic{x.Read, x.Write} {
+				if t.Requested == 0 {
+					continue
 				}
+				moved := movedBytes(t, lvl, caches)
+				lt.RequestedBytes += t.Requested
 				lt.MovedBytes += moved
+				sp.Tensors = append(sp.Tensors, TensorTraffic{Tensor: tr.Tensors[x.Tensor].Name, Direction: traces.Direction(dir),
+					Level: lvl.Name, RequestedBytes: t.Requested, MovedBytes: moved})
+				order[len(sp.Tensors)-1] = int(x.Tensor)*2 + dir
 			}
 		}
 	}
+	idx := make([]int, len(sp.Tensors))
+	for k := range idx {
+		idx[k] = k
+	}
+	sort.Slice(idx, func(a, b int) bool { return order[idx[a]] < order[idx[b]] })
+	sorted := make([]TensorTraffic, len(idx))
+	for k, j := range idx {
+		sorted[k] = sp.Tensors[j]
+	}
+	sp.Tensors = sorted
 	names := make([]string, 0, len(byLevel))
 	for n := range byLevel {
 		names = append(names, n)
@@ -345,6 +363,22 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundLatency
 	}
 	return sp, nil
+}
+
+// movedBytes is what a level moves for folded traffic t: a memory level
+// moves every run's granules unless a cache in front of it holds the stage's
+// footprint of the tensor, which then serves the re-reads; a cache moves
+// each granule once.
+func movedBytes(t traces.Traffic, lvl hwmodel.MemoryLevel, caches []hwmodel.MemoryLevel) int64 {
+	if lvl.Role != hwmodel.RoleMemory {
+		return t.Moved
+	}
+	for _, c := range caches {
+		if c.Tier < lvl.Tier && float64(t.Moved) <= c.CapacityBytes {
+			return t.Moved
+		}
+	}
+	return t.MovedNoReuse
 }
 
 func levelNames(ls []hwmodel.MemoryLevel) string {
