@@ -325,6 +325,11 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		if lvl.Role == hwmodel.RoleMemory {
 			memBytes += lt.MovedBytes
 		}
+		if lt.MovedBytes > 0 {
+			// A fixed cost per stage that touches the level (an IPU's
+			// remote-buffer copy is set up once per transfer).
+			sp.OverheadSeconds += lvl.TransferOverheadSeconds
+		}
 		sp.Levels = append(sp.Levels, *lt)
 	}
 
@@ -349,7 +354,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.ArithmeticIntensity = float64(sp.Flops) / float64(memBytes)
 	}
 
-	sp.OverheadSeconds = dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
+	sp.OverheadSeconds += dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
 	work := math.Max(sp.MemorySeconds, math.Max(sp.ComputeSeconds, sp.LatencySeconds))
 	sp.Seconds = sp.OverheadSeconds + work
 	switch {
