@@ -122,6 +122,9 @@ var (
 // fileDoc is the decoded form of every file.
 type fileDoc struct {
 	Devices map[string]*hwmodel.Device `mapstructure:"devices"`
+	// Other sections (sweep, ...) were checked against configSections when
+	// read and are decoded by their own loaders.
+	Other map[string]any `mapstructure:",remain"`
 }
 
 // DefaultHostFile returns $XDG_CONFIG_HOME/bwsim/host.yaml (per

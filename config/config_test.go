@@ -373,8 +373,8 @@ func TestSetErrors(t *testing.T) {
 			[]string{"--set devices.h200.concurrency.parallel_units: ", "concurrency.parallel_units: must be positive, got -3"}},
 		{"unknown key", map[string]string{"devices.h200.memory_levels.hbm.speed": "1"},
 			[]string{"--set devices.h200.memory_levels.hbm.speed: ", "memory_levels.hbm.speed: unknown key"}},
-		{"unknown section", map[string]string{"sweep.points": "1"},
-			[]string{"--set sweep.points: sweep: unknown top-level key"}},
+		{"unknown section", map[string]string{"bogus.points": "1"},
+			[]string{"--set bogus.points: bogus: unknown top-level key"}},
 		{"empty segment", map[string]string{"devices..x": "1"}, []string{"--set: devices..x: not a dotted key"}},
 	}
 	for _, tt := range tests {
