@@ -116,7 +116,7 @@ const embeddedSource = "embedded catalog"
 // file); configSections those of a --config file.
 var (
 	deviceSections = []string{"devices"}
-	configSections = []string{"devices", SweepSection} // every section a --config file may have
+	configSections = []string{"devices", ModelsSection, SweepSection} // every section a --config file may have
 )
 
 // fileDoc is the decoded form of every file.

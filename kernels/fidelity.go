@@ -23,11 +23,16 @@ type Fidelity struct {
 	Heads int `json:"heads"`
 }
 
-// MeasureFidelity compares sparse with dense outputs of the same prepared
-// data. dense must come from a dense Step of the same Prepared data.
+// MeasureFidelity compares sparse with dense outputs of the same step of the
+// same prepared data. dense must come from a dense run of the same Prepared
+// data.
 func MeasureFidelity(p *Prepared, sparse, dense *Result) Fidelity {
 	c := p.Config
-	g, D, S := c.Shape.Group(), c.Shape.HeadDim, c.Shape.Seq
+	g, D, S := c.Shape.Group(), c.Shape.HeadDim, sparse.Seq
+	if S == 0 { // a Result built by hand: the first step
+		S = c.Shape.Seq
+	}
+	q0 := sparse.Step * g * D
 	var errSq, refSq, alphaSum, massSum, recallSum float64
 	heads := 0
 	probs := make([]float64, S)
@@ -51,7 +56,7 @@ func MeasureFidelity(p *Prepared, sparse, dense *Result) Fidelity {
 				recallSum++
 				continue
 			}
-			exactProbs(pp.data.Q[h*D:(h+1)*D], pp.data.K, D, probs)
+			exactProbs(pp.data.Q[q0+h*D:q0+(h+1)*D], pp.data.K, D, probs)
 			var covered float64
 			for _, s := range so.Selected {
 				covered += probs[s]
@@ -102,4 +107,22 @@ func exactProbs(q, k []float32, d int, probs []float64) {
 	for i := range probs {
 		probs[i] /= sum
 	}
+}
+
+// meanFidelity averages per-step fidelity field by field.
+func meanFidelity(fs []*Fidelity) Fidelity {
+	var m Fidelity
+	for _, f := range fs {
+		m.RelL2Error += f.RelL2Error
+		m.AlphaMean += f.AlphaMean
+		m.MassCovered += f.MassCovered
+		m.TopKRecall += f.TopKRecall
+		m.Heads = f.Heads
+	}
+	n := float64(len(fs))
+	m.RelL2Error /= n
+	m.AlphaMean /= n
+	m.MassCovered /= n
+	m.TopKRecall /= n
+	return m
 }

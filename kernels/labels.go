@@ -76,80 +76,27 @@ func dominantTensor(bytes []int64) traces.TensorID {
 
 // pairStageBytes returns, per stage and tensor, the bytes one pair's step
 // requests, in closed form: what the kernels record (a test checks it
-// against traced steps). It only chooses the tensor label of each stage.
+// against traced steps for every method). It chooses the tensor label of
+// each stage, and states each method's traffic.
 func (p *plan) pairStageBytes() [][]int64 {
 	out := make([][]int64, len(p.tr.Stages))
 	for i := range out {
 		out[i] = make([]int64, len(p.tr.Tensors))
 	}
 	add := func(stage int, t traces.TensorID, n int64) {
-		if stage >= 0 && t >= 0 {
+		if stage >= 0 && t >= 0 && !p.tr.Tensors[t].OnChip {
 			out[stage][t] += n
 		}
 	}
-	G, D, S := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq)
-	R, K, e := int64(p.spec.R), int64(p.spec.K), p.e
-	sparq := p.spec.Method == MethodSparQ
-	realloc := sparq && !p.spec.NoReallocation
-	fused := p.spec.Impl == Fused
-
+	D, e := int64(p.shape.HeadDim), p.e
 	if p.spec.AppendKV {
+		// Common to every method: the new k and v (and the Kt copy); v̄ read
+		// and written.
 		add(p.sAppend, p.k, D*e)
 		add(p.sAppend, p.v, D*e)
 		add(p.sAppend, p.kt, D*e)
-		if realloc {
-			add(p.sAppend, p.vmean, 2*D*4)
-		}
+		add(p.sAppend, p.vmean, 2*D*4)
 	}
-	switch {
-	case !sparq && !fused:
-		add(p.sScores, p.q, G*D*e)
-		add(p.sScores, p.k, S*D*e)
-		add(p.sScores, p.scores, G*S*e)
-		add(p.sSoftmax, p.scores, G*S*e)
-		add(p.sSoftmax, p.probs, G*S*e)
-		add(p.sWSum, p.probs, G*S*e)
-		add(p.sWSum, p.v, S*D*e)
-		add(p.sWSum, p.out, G*D*e)
-	case !sparq:
-		add(p.sAttn, p.q, G*D*e)
-		add(p.sAttn, p.k, S*D*e)
-		add(p.sAttn, p.v, S*D*e)
-		add(p.sAttn, p.out, G*D*e)
-	default:
-		top, approx, soft, exact, wsum := p.sTopR, p.sApprox, p.sSoftTopK, p.sExact, p.sWSum
-		if fused {
-			top, approx, soft, exact, wsum = p.sSparQFuse, p.sSparQFuse, p.sSparQFuse, p.sSparQFuse, p.sSparQFuse
-		}
-		kcols := p.kt
-		if kcols < 0 {
-			kcols = p.k
-		}
-		add(top, p.q, G*D*e)
-		add(approx, kcols, S*R*e)
-		add(exact, p.k, K*D*e)
-		add(wsum, p.v, K*D*e)
-		if realloc {
-			add(wsum, p.vmean, D*4)
-		}
-		add(wsum, p.out, G*D*e)
-		if !fused {
-			add(top, p.i1, R*IndexBytes)
-			add(approx, p.i1, R*IndexBytes)
-			add(approx, p.q, G*D*e)
-			add(approx, p.logitsHat, G*S*e)
-			add(soft, p.logitsHat, G*S*e)
-			add(soft, p.i2, K*IndexBytes)
-			add(soft, p.alpha, G*4)
-			add(exact, p.i2, K*IndexBytes)
-			add(exact, p.q, G*D*e)
-			add(exact, p.logit, G*K*e)
-			add(wsum, p.logit, G*K*e)
-			add(wsum, p.i2, K*IndexBytes)
-			if realloc {
-				add(wsum, p.alpha, G*4)
-			}
-		}
-	}
+	p.m.closedForm(p, add)
 	return out
 }

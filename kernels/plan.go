@@ -14,13 +14,24 @@ const (
 	TensorV         = "V"
 	TensorVmean     = "Vmean"
 	TensorOut       = "out"
-	TensorScores    = "scores"     // dense unfused: q·Kᵀ/√D
+	TensorScores    = "scores"     // dense, topk, flexgen: q·Kᵀ/√D over all S
 	TensorProbs     = "probs"      // dense unfused: softmax(scores)
 	TensorI1        = "i1"         // SparQ: selected query components
-	TensorLogitsHat = "logits_hat" // SparQ: approximate logits over all S
-	TensorI2        = "i2"         // SparQ: selected positions
-	TensorAlpha     = "alpha"      // SparQ: approximate mass of i2
-	TensorLogits    = "logits"     // SparQ: exact logits of the k positions
+	TensorLogitsHat = "logits_hat" // SparQ, Loki, Double Sparsity: approximate logits over all S
+	TensorI2        = "i2"         // selected positions
+	TensorAlpha     = "alpha"      // SparQ, topk: approximate mass of i2
+	TensorLogits    = "logits"     // exact logits of the selected positions
+	TensorWeights   = "weights"    // flexgen: exact probabilities of the selected positions
+	TensorQRot      = "q_rot"      // Loki: the query in the PCA basis
+	TensorBasis     = "pca_basis"  // Loki: calibrated PCA basis (parameter)
+	TensorChannels  = "channels"   // Double Sparsity: calibrated channels and label scales (parameter)
+	TensorLabels    = "labels"     // Double Sparsity: the label cache
+	TensorPageMM    = "page_minmax"
+	TensorPageScore = "page_scores" // Quest: upper bound per page
+	TensorPages     = "pages"       // Quest: selected pages
+	TensorH2OScore  = "h2o_scores"  // H2O: accumulated attention per cache slot
+	TensorSlotPos   = "slot_pos"    // H2O: the position each cache slot holds
+	TensorVictim    = "victim"      // H2O: the slot the next token replaces
 )
 
 // Stage names.
@@ -33,7 +44,10 @@ const (
 	StageTopR        = "top-r"
 	StageApprox      = "approx-scores"
 	StageSoftmaxTopK = "softmax-topk"
+	StageTopK        = "topk"
 	StageExact       = "exact-scores"
+	StagePageScores  = "page-scores"
+	StageH2OUpdate   = "h2o-update"
 	StageSparQFused  = "sparq-fused"
 )
 
@@ -46,137 +60,135 @@ const IndexBytes = 4
 // flash-decoding split): 256, a common tile length.
 const ScanChunk = 256
 
-// plan is one kernel's tensors and stages for one shape: the fixed part of
-// the trace, shared by every pair.
+// plan is one kernel's tensors and stages for one shape at one decode step:
+// the fixed part of the trace, shared by every pair. The tensors and the
+// append stage every method has are declared here; the method declares the
+// rest.
 type plan struct {
 	spec  Spec
-	shape Shape
+	shape Shape // Seq is this step's number of positions
 	dt    DType
 	e     int64 // element size
 	tr    *traces.Trace
+	m     method
 
-	q, k, kt, v, vmean, out         traces.TensorID
-	scores, probs                   traces.TensorID
-	i1, logitsHat, i2, alpha, logit traces.TensorID
+	// rows is the number of rows of the K and V tensors per pair: S, or
+	// H2O's fixed number of cache slots.
+	rows int64
 
-	// Stage indices, -1 when absent.
-	sAppend, sScores, sSoftmax, sWSum, sAttn      int
-	sTopR, sApprox, sSoftTopK, sExact, sSparQFuse int
+	q, k, kt, v, vmean, out traces.TensorID
+
+	sAppend int // -1 when absent
+	sFused  int // the one stage of a fused kernel; -1 unfused
 
 	// lab labels each stage for CPU profiles (labels.go); nil labels nothing.
 	lab *stageLabels
 }
 
 func newPlan(spec Spec, shape Shape, dt DType, sampled int64) *plan {
-	p := &plan{spec: spec, shape: shape, dt: dt, e: dt.Size()}
-	p.sAppend, p.sScores, p.sSoftmax, p.sWSum, p.sAttn = -1, -1, -1, -1, -1
-	p.sTopR, p.sApprox, p.sSoftTopK, p.sExact, p.sSparQFuse = -1, -1, -1, -1, -1
-	B, H, Hkv, D, S := int64(shape.Batch), int64(shape.Heads), int64(shape.KVHeads), int64(shape.HeadDim), int64(shape.Seq)
+	p := &plan{spec: spec, shape: shape, dt: dt, e: dt.Size(), sAppend: -1, sFused: -1, kt: -1, vmean: -1}
+	p.m = newMethod(spec)
+	B, H, Hkv, D := int64(shape.Batch), int64(shape.Heads), int64(shape.KVHeads), int64(shape.HeadDim)
+	p.rows = p.m.cacheRows(spec, shape.Seq)
 	e := int(p.e)
 	tr := traces.New(spec.Method, sampled, shape.Pairs())
 	p.tr = tr
-	fused := spec.Impl == Fused
-	sparq := spec.Method == MethodSparQ
-	realloc := sparq && !spec.NoReallocation
-
 	p.q = tr.AddTensor(traces.Tensor{Name: TensorQ, Role: traces.RoleInput, ElemBytes: e, Shape: []int64{B, H, D}, Layout: "B,H,D"})
-	p.k = tr.AddTensor(traces.Tensor{Name: TensorK, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, S, D}, Layout: "B,Hkv,S,D"})
-	p.kt = -1
-	if sparq && spec.KLayout == KTwice {
-		p.kt = tr.AddTensor(traces.Tensor{Name: TensorKt, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, D, S}, Layout: "B,Hkv,D,S"})
+	p.k = tr.AddTensor(traces.Tensor{Name: TensorK, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, p.rows, D}, Layout: "B,Hkv,S,D"})
+	if spec.usesKt() {
+		p.kt = tr.AddTensor(traces.Tensor{Name: TensorKt, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, D, p.rows}, Layout: "B,Hkv,D,S"})
 	}
-	p.v = tr.AddTensor(traces.Tensor{Name: TensorV, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, S, D}, Layout: "B,Hkv,S,D"})
-	p.vmean = -1
-	if realloc {
+	p.v = tr.AddTensor(traces.Tensor{Name: TensorV, Role: traces.RoleKVCache, ElemBytes: e, Shape: []int64{B, Hkv, p.rows, D}, Layout: "B,Hkv,S,D"})
+	if spec.realloc() {
 		// v̄ is accumulated in fp32 whatever the cache dtype (paper §5.2).
 		p.vmean = tr.AddTensor(traces.Tensor{Name: TensorVmean, Role: traces.RoleKVCache, ElemBytes: 4, Shape: []int64{B, Hkv, D}, Layout: "B,Hkv,D"})
 	}
 	p.out = tr.AddTensor(traces.Tensor{Name: TensorOut, Role: traces.RoleOutput, ElemBytes: e, Shape: []int64{B, H, D}, Layout: "B,H,D"})
-
-	pairs := B * Hkv
-	chunks := (S + ScanChunk - 1) / ScanChunk
 	if spec.AppendKV {
-		p.sAppend = tr.AddStage(StageAppend, pairs)
+		p.sAppend = tr.AddStage(StageAppend, B*Hkv)
 	}
-	switch {
-	case !sparq && !fused:
-		p.scores = tr.AddTensor(traces.Tensor{Name: TensorScores, Role: traces.RoleIntermediate, ElemBytes: e, Shape: []int64{B, H, S}, Layout: "B,H,S"})
-		p.probs = tr.AddTensor(traces.Tensor{Name: TensorProbs, Role: traces.RoleIntermediate, ElemBytes: e, Shape: []int64{B, H, S}, Layout: "B,H,S"})
-		p.sScores = tr.AddStage(StageScores, pairs*chunks)
-		p.sSoftmax = tr.AddStage(StageSoftmax, B*H)
-		p.sWSum = tr.AddStage(StageWeightedSum, pairs*chunks)
-	case !sparq && fused:
-		p.scores = tr.AddTensor(traces.Tensor{Name: TensorScores, Role: traces.RoleIntermediate, ElemBytes: 4, Shape: []int64{B, H, S}, Layout: "B,H,S", OnChip: true})
-		p.sAttn = tr.AddStage(StageAttention, pairs*chunks)
-	default:
-		kk := int64(spec.K)
-		r := int64(spec.R)
-		p.i1 = tr.AddTensor(traces.Tensor{Name: TensorI1, Role: traces.RoleIntermediate, ElemBytes: IndexBytes, Shape: []int64{B, Hkv, r}, Layout: "B,Hkv,R", OnChip: fused})
-		p.logitsHat = tr.AddTensor(traces.Tensor{Name: TensorLogitsHat, Role: traces.RoleIntermediate, ElemBytes: e, Shape: []int64{B, H, S}, Layout: "B,H,S", OnChip: fused})
-		p.i2 = tr.AddTensor(traces.Tensor{Name: TensorI2, Role: traces.RoleIntermediate, ElemBytes: IndexBytes, Shape: []int64{B, Hkv, kk}, Layout: "B,Hkv,K", OnChip: fused})
-		p.alpha = tr.AddTensor(traces.Tensor{Name: TensorAlpha, Role: traces.RoleIntermediate, ElemBytes: 4, Shape: []int64{B, H}, Layout: "B,H", OnChip: fused})
-		p.logit = tr.AddTensor(traces.Tensor{Name: TensorLogits, Role: traces.RoleIntermediate, ElemBytes: e, Shape: []int64{B, H, kk}, Layout: "B,H,K", OnChip: fused})
-		if fused {
-			// One program per KV head: top-k over the whole sequence needs
-			// every position's score in one place.
-			p.sSparQFuse = tr.AddStage(StageSparQFused, pairs)
-		} else {
-			// The paper's Triton kernels run one program per (batch, head)
-			// for the gathers; torch.topk runs one block per row.
-			p.sTopR = tr.AddStage(StageTopR, pairs)
-			p.sApprox = tr.AddStage(StageApprox, pairs)
-			p.sSoftTopK = tr.AddStage(StageSoftmaxTopK, pairs)
-			p.sExact = tr.AddStage(StageExact, pairs)
-			p.sWSum = tr.AddStage(StageWeightedSum, pairs)
-		}
-	}
+	p.m.declare(p)
 	return p
 }
 
-// pairRefs are the byte offsets of one (sequence, KV head) pair's slices of
-// every tensor, in the target's layout.
-type pairRefs struct {
-	q, kv, vmean, out, rows, i1, i2, alpha, logit int64
+// Declaration helpers for methods.
+
+func (p *plan) fused() bool { return p.spec.Impl == Fused }
+
+// pairs is the number of (sequence, KV head) pairs of the full shape.
+func (p *plan) pairs() int64 { return p.shape.Pairs() }
+
+// chunks is the number of ScanChunk tiles of the sequence.
+func (p *plan) chunks() int64 { return (int64(p.shape.Seq) + ScanChunk - 1) / ScanChunk }
+
+// stage declares an unfused stage, or returns the fused kernel's single
+// stage (declared by fusedStage) when the kernel is fused.
+func (p *plan) stage(name string, units int64) int {
+	if p.fused() {
+		return p.sFused
+	}
+	return p.tr.AddStage(name, units)
 }
 
-func (p *plan) refs(b, hk int) pairRefs {
-	H, Hkv, D, S := int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.HeadDim), int64(p.shape.Seq)
-	g := int64(p.shape.Group())
-	pair := int64(b)*Hkv + int64(hk)
-	head0 := int64(b)*H + int64(hk)*g
-	kk, r := int64(p.spec.K), int64(p.spec.R)
-	return pairRefs{
-		q:     head0 * D * p.e,
-		kv:    pair * S * D * p.e,
-		vmean: pair * D * 4,
-		out:   head0 * D * p.e,
-		rows:  head0 * S * p.e,
-		i1:    pair * r * IndexBytes,
-		i2:    pair * kk * IndexBytes,
-		alpha: head0 * 4,
-		logit: head0 * kk * p.e,
+// fusedStage declares the single stage of a fused kernel (no-op unfused).
+func (p *plan) fusedStage(name string, units int64) {
+	if p.fused() {
+		p.sFused = p.tr.AddStage(name, units)
 	}
 }
 
-// scratch is a worker's reusable buffers.
-type scratch struct {
-	rows   []float32 // [g, S] scores or logits
-	sum    []float32 // [S] group-summed logits; [D] |q| sums
-	idx    []int32
-	perm   []int32
-	acc    []float32 // [D]
-	logitK []float32 // [g, k]
+// inter declares an intermediate tensor: handed between stages through
+// device memory unfused, kept on chip fused.
+func (p *plan) inter(name string, elem int64, layout string, shape ...int64) traces.TensorID {
+	return p.tr.AddTensor(traces.Tensor{Name: name, Role: traces.RoleIntermediate, ElemBytes: int(elem), Shape: shape, Layout: layout, OnChip: p.fused()})
 }
 
-func (p *plan) newScratch() *scratch {
-	g, S, D := p.shape.Group(), p.shape.Seq, p.shape.HeadDim
-	return &scratch{
-		rows:   make([]float32, g*S),
-		sum:    make([]float32, max(S, D)),
-		idx:    make([]int32, max(S, D)),
-		perm:   make([]int32, max(S, D)),
-		acc:    make([]float32, D),
-		logitK: make([]float32, g*max(p.spec.K, 1)),
+// tensor declares a tensor with a role other than intermediate.
+func (p *plan) tensor(name string, role traces.Role, elem int64, layout string, shape ...int64) traces.TensorID {
+	return p.tr.AddTensor(traces.Tensor{Name: name, Role: role, ElemBytes: int(elem), Shape: shape, Layout: layout})
+}
+
+// onChip reports whether tensor t is absent from memory traffic.
+func (p *plan) onChip(t traces.TensorID) bool { return t < 0 || p.tr.Tensors[t].OnChip }
+
+// rd and wr record a transfer unless the tensor is kept on chip (or absent).
+func (p *plan) rd(bf *traces.Buf, t traces.TensorID, off, n int64) {
+	if !p.onChip(t) {
+		bf.Read(t, off, n)
+	}
+}
+
+func (p *plan) wr(bf *traces.Buf, t traces.TensorID, off, n int64) {
+	if !p.onChip(t) {
+		bf.Write(t, off, n)
+	}
+}
+
+// pairRefs are the byte offsets of one (sequence, KV head) pair's slices of
+// the common tensors, in the target's layout, and the pair's indices.
+type pairRefs struct {
+	pair  int64 // b·Hkv + hk
+	hk    int64
+	head0 int64 // b·H + hk·g: the group's first query head
+	q     int64
+	kv    int64 // the pair's first row of K (and of V, and of Kt)
+	vmean int64
+	out   int64
+}
+
+func (p *plan) refs(b, hk int) pairRefs {
+	H, Hkv, D := int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.HeadDim)
+	g := int64(p.shape.Group())
+	pair := int64(b)*Hkv + int64(hk)
+	head0 := int64(b)*H + int64(hk)*g
+	return pairRefs{
+		pair:  pair,
+		hk:    int64(hk),
+		head0: head0,
+		q:     head0 * D * p.e,
+		kv:    pair * p.rows * D * p.e,
+		vmean: pair * D * 4,
+		out:   head0 * D * p.e,
 	}
 }
 
@@ -188,59 +200,9 @@ type PairOutput struct {
 	// Selected are the positions read exactly (SparQ's i2), ascending; nil
 	// for dense.
 	Selected []int32
-	// Alpha is SparQ's α per query head; nil for dense.
+	// Alpha is the reallocation weight α per query head (1 without
+	// reallocation); nil for dense.
 	Alpha []float32
-}
-
-// stepPair runs the step for one pair. bufs has one Buf per stage (nil
-// entries or a nil slice record nothing). vmean is the pair's running mean
-// over the positions before the current token; the append stage updates it.
-func (p *plan) stepPair(d *PairData, kt []float32, vmean []float32, b, hk int, bufs []*traces.Buf, sc *scratch) PairOutput {
-	// Every stage starts by taking its Buf: label the goroutine there.
-	defer p.lab.leave()
-	buf := func(i int) *traces.Buf {
-		p.lab.enter(i)
-		if i < 0 || bufs == nil {
-			return nil
-		}
-		return bufs[i]
-	}
-	ref := p.refs(b, hk)
-	g, D, S := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq)
-	e := p.e
-	out := PairOutput{Batch: b, KVHead: hk, Out: make([]float32, g*D)}
-
-	sparq := p.spec.Method == MethodSparQ
-	realloc := sparq && !p.spec.NoReallocation
-	if p.spec.AppendKV {
-		bf := buf(p.sAppend)
-		last := S - 1
-		bf.Write(p.k, ref.kv+last*D*e, D*e)
-		bf.Write(p.v, ref.kv+last*D*e, D*e)
-		if p.kt >= 0 {
-			// The transposed copy takes one element per row: a strided write.
-			bf.Strided(traces.Write, p.kt, ref.kv+last*e, e, S*e, D)
-		}
-		if realloc {
-			bf.Read(p.vmean, ref.vmean, D*4)
-			n := float32(S - 1)
-			vrow := d.V[last*D : (last+1)*D]
-			for j := range vmean {
-				vmean[j] = (n*vmean[j] + vrow[j]) / (n + 1)
-			}
-			bf.Write(p.vmean, ref.vmean, D*4)
-			bf.Arith(traces.Arith{Elementwise: 3 * D})
-		}
-	}
-	switch {
-	case !sparq && p.spec.Impl == Unfused:
-		p.denseUnfused(d, ref, buf, sc, out.Out)
-	case !sparq:
-		p.denseFused(d, ref, buf(p.sAttn), sc, out.Out)
-	default:
-		p.sparq(d, kt, vmean, ref, buf, sc, &out)
-	}
-	return out
 }
 
 func invSqrt(d int64) float32 { return float32(1 / math.Sqrt(float64(d))) }

@@ -11,8 +11,10 @@ import (
 	"github.com/bwsim/bwsim/traces"
 )
 
-// Config is everything one simulated decode step depends on.
+// Config is everything a simulated decode (one step or several) depends on.
 type Config struct {
+	// Shape is the first step's shape: Seq positions, the current token
+	// included.
 	Shape    Shape    `json:"shape"`
 	Spec     Spec     `json:"spec"`
 	DType    DType    `json:"dtype"`
@@ -23,6 +25,16 @@ type Config struct {
 	// pairs while their data stays under AutoSampleBytes, otherwise the
 	// largest divisor of the pair count whose data fits in it.
 	SampleHeads int `json:"sample_heads"`
+	// Steps is the number of consecutive decode steps simulated: step t runs
+	// over Seq+t positions, appending one token to the cache each step and
+	// updating the running v̄ and H2O's scores as a server would. 0 means 1.
+	Steps int `json:"steps,omitempty"`
+	// KVDump, when set, reads q, K and V from a dump (a .safetensors file or
+	// a directory of .npy files; see LoadDumpInfo) instead of generating
+	// them, and Workload is WorkloadDump.
+	KVDump string `json:"kv_dump,omitempty"`
+	// Layer is the dump's layer to simulate.
+	Layer int `json:"layer,omitempty"`
 	// Workers bounds parallelism; 0 means GOMAXPROCS.
 	Workers int `json:"-"`
 	// MemoryLimit overrides the memory available for the simulation, in
@@ -30,25 +42,66 @@ type Config struct {
 	MemoryLimit int64 `json:"-"`
 }
 
+// steps is Steps with 0 meaning 1.
+func (c Config) steps() int { return max(c.Steps, 1) }
+
+// finalSeq is the number of positions at the last step.
+func (c Config) finalSeq() int { return c.Shape.Seq + c.steps() - 1 }
+
 // AutoSampleBytes is the host data (q, K, V, Kt as fp32) that automatic
 // sampling keeps within: enough pairs for stable fidelity statistics, few
 // enough for a sweep point to take well under a second.
 const AutoSampleBytes = 256 << 20
 
-// pairBytes is the host memory of one sampled pair's data.
-func pairBytes(c Config) int64 {
-	g, D, S := int64(c.Shape.Group()), int64(c.Shape.HeadDim), int64(c.Shape.Seq)
-	kv := int64(2)
-	if c.Spec.Method == MethodSparQ && c.Spec.KLayout == KTwice {
-		kv = 3
+// histPositions returns the earlier positions whose queries the method
+// replays (H2O's prefill), with the weight each stands for.
+func histPositions(c Config) ([]int32, float32) {
+	if c.Spec.Method != MethodH2O {
+		return nil, 1
 	}
-	return 4 * (g*D + kv*S*D + 2*D + g*D)
+	return h2oHistory(c.Shape.Seq - 1)
+}
+
+// pairBytes is the host memory of one sampled pair's data, derived caches,
+// state and outputs.
+func pairBytes(c Config) int64 {
+	g, D, S := int64(c.Shape.Group()), int64(c.Shape.HeadDim), int64(c.finalSeq())
+	T := int64(c.steps())
+	kv := int64(2)
+	if c.Spec.usesKt() {
+		kv++
+	}
+	switch c.Spec.Method {
+	case MethodLoki:
+		kv++ // rotated keys
+	case MethodDoubleSparse:
+		kv++ // labels (at most D channels)
+	}
+	hist, _ := histPositions(c)
+	K := int64(max(c.Spec.K, 1))
+	extra := int64(0)
+	switch c.Spec.Method {
+	case MethodLoki:
+		extra = 3 * D * D // basis in float64 and float32
+	case MethodQuest:
+		extra = 2 * D * (S/int64(max(c.Spec.Page, 1)) + 1)
+	case MethodH2O:
+		extra = 2*K + 2*S // slots, scores; the prefill's column sums (float64)
+	}
+	// Outputs (one step's are in the g·D below) and selections of the
+	// sparse and the dense run for the later steps.
+	outs := (T - 1) * (2*g*D + K)
+	return 4 * (T*g*D + kv*S*D + 2*D + g*D + int64(len(hist))*g*D + extra + outs)
 }
 
 // workerBytes is one worker's scratch memory.
 func workerBytes(c Config) int64 {
-	g, D, S, K := int64(c.Shape.Group()), int64(c.Shape.HeadDim), int64(c.Shape.Seq), int64(max(c.Spec.K, 1))
-	return 4*(g*S+3*max(S, D)+D+g*K) + 8*g*S // + fidelity's float64 probabilities
+	g, D, S, K := int64(c.Shape.Group()), int64(c.Shape.HeadDim), int64(c.finalSeq()), int64(max(c.Spec.K, 1))
+	n := 4*(g*S+3*max(S, D)+D+g*K) + 8*g*S // + fidelity's float64 probabilities
+	if c.Spec.Method == MethodTopK || c.Spec.Method == MethodFlexGen {
+		n += 4 * g * S // probabilities beside the logits
+	}
+	return n
 }
 
 // MemoryEstimate is what a run will allocate on the host.
@@ -65,9 +118,19 @@ func (m MemoryEstimate) String() string {
 }
 
 // Plan resolves the configuration: validated spec, sample size and memory
-// estimate, without allocating anything.
+// estimate, without allocating anything (a dump's header is read to check
+// the shape).
 func Plan(c Config) (Config, MemoryEstimate, error) {
-	spec, err := c.Spec.Resolve(c.Shape)
+	if c.Steps < 0 {
+		return c, MemoryEstimate{}, fmt.Errorf("steps must be positive, got %d", c.Steps)
+	}
+	if c.Shape.Seq > 0 && c.Shape.Seq > MaxSeq-c.steps() {
+		return c, MemoryEstimate{}, fmt.Errorf("seq %d plus %d steps exceeds the limit %d", c.Shape.Seq, c.steps(), MaxSeq)
+	}
+	// Resolve against the last step's length: k is clamped per step.
+	final := c.Shape
+	final.Seq = c.finalSeq()
+	spec, err := c.Spec.Resolve(final)
 	if err != nil {
 		return c, MemoryEstimate{}, err
 	}
@@ -75,7 +138,19 @@ func Plan(c Config) (Config, MemoryEstimate, error) {
 	if _, err := ParseDType(string(c.DType)); err != nil {
 		return c, MemoryEstimate{}, err
 	}
-	if _, err := ParseWorkload(string(c.Workload)); err != nil {
+	if c.KVDump != "" {
+		if c.Workload != "" && c.Workload != WorkloadDump {
+			return c, MemoryEstimate{}, fmt.Errorf("workload %q and a kv-dump: the data come from the dump", c.Workload)
+		}
+		c.Workload = WorkloadDump
+		info, err := LoadDumpInfo(c.KVDump)
+		if err != nil {
+			return c, MemoryEstimate{}, err
+		}
+		if err := info.Check(c); err != nil {
+			return c, MemoryEstimate{}, err
+		}
+	} else if _, err := ParseWorkload(string(c.Workload)); err != nil {
 		return c, MemoryEstimate{}, err
 	}
 	total := c.Shape.Pairs()
@@ -122,22 +197,51 @@ func sampledPairs(total, n int64) []int64 {
 	return out
 }
 
-// Prepared holds the generated data of the sampled pairs, ready to run (and
-// rerun, for timing) without generating it again.
+// Prepared holds the data of the sampled pairs, ready to run (and rerun, for
+// timing) without generating it again.
 type Prepared struct {
 	Config   Config
 	Estimate MemoryEstimate
 	pairs    []preparedPair
 }
 
+// preparedPair is one pair's data, what the method's cache derives from it
+// for every position, and the state before the first step.
 type preparedPair struct {
 	b, hk int
 	data  *PairData
-	kt    []float32 // K transposed, when K is stored twice
-	vmean []float32 // running mean before the current token
+	// kt is K transposed, S-contiguous ([D, ktStride]), when K is stored
+	// twice (Loki: the rotated keys).
+	kt       []float32
+	ktStride int
+	// kx are the keys as the cache stores them when they differ from
+	// data.K (Loki: rotated into the PCA basis), [S_f, D].
+	kx []float32
+	// basis is Loki's PCA basis, [D, D], row c = component c.
+	basis []float32
+	// channels, ranges and labels are Double Sparsity's calibration and
+	// (dequantised) label cache, [S_f, r].
+	channels []int32
+	ranges   []float32
+	labels   []float32
+	// init is the mutable state before the first step.
+	init pairState
 }
 
-// Prepare validates c, checks memory, and generates the sampled pairs' data.
+// pairState is what changes from step to step: the running mean v̄ and the
+// methods' bookkeeping.
+type pairState struct {
+	vmean []float32 // over the positions the cache holds
+	quest questState
+	h2o   h2oState
+}
+
+func (s pairState) clone() pairState {
+	return pairState{vmean: append([]float32(nil), s.vmean...), quest: s.quest.clone(), h2o: s.h2o.clone()}
+}
+
+// Prepare validates c, checks memory, and generates (or loads) the sampled
+// pairs' data.
 func Prepare(ctx context.Context, c Config) (*Prepared, error) {
 	c, est, err := Plan(c)
 	if err != nil {
@@ -145,40 +249,63 @@ func Prepare(ctx context.Context, c Config) (*Prepared, error) {
 	}
 	idx := sampledPairs(c.Shape.Pairs(), int64(c.SampleHeads))
 	p := &Prepared{Config: c, Estimate: est, pairs: make([]preparedPair, len(idx))}
-	D, S := c.Shape.HeadDim, c.Shape.Seq
+	var dump *Dump
+	if c.KVDump != "" {
+		if dump, err = OpenDump(c.KVDump); err != nil {
+			return nil, err
+		}
+		defer dump.Close()
+	}
+	hist, weight := histPositions(c)
+	D, S, Sf := c.Shape.HeadDim, c.Shape.Seq, c.finalSeq()
 	err = parallel(ctx, len(idx), c.Workers, func(i, _ int) error {
 		pi := idx[i]
 		b, hk := int(pi/int64(c.Shape.KVHeads)), int(pi%int64(c.Shape.KVHeads))
-		d, err := Generate(c.Workload, c.Shape, c.DType, c.Seed, b, hk)
+		var d *PairData
+		var err error
+		if dump != nil {
+			d, err = dump.Pair(c, b, hk, hist)
+		} else {
+			d, err = generate(c.Workload, c.Shape, c.DType, c.Seed, b, hk, c.steps(), hist)
+		}
 		if err != nil {
 			return err
 		}
+		d.HistWeight = weight
 		pp := preparedPair{b: b, hk: hk, data: d}
-		if c.Spec.Method == MethodSparQ && c.Spec.KLayout == KTwice {
-			pp.kt = make([]float32, S*D)
-			for s := range S {
-				for j := range D {
-					pp.kt[j*S+s] = d.K[s*D+j]
-				}
-			}
-		}
-		// The running mean as the server holds it before this step: over
-		// the positions before the current token when the step appends it,
-		// over all of them otherwise.
-		n := S
+		// The cache before the first step holds n0 positions: all but the
+		// current token when the step appends it, all of them otherwise.
+		n0 := S
 		if c.Spec.AppendKV {
-			n = S - 1
+			n0 = S - 1
 		}
-		pp.vmean = make([]float32, D)
-		if n > 0 {
-			acc := make([]float64, D)
-			for s := range n {
-				for j, x := range d.V[s*D : (s+1)*D] {
-					acc[j] += float64(x)
+		m := newMethod(c.Spec)
+		m.prepare(c, &pp, n0)
+		if c.Spec.usesKt() {
+			K := d.K
+			if pp.kx != nil {
+				K = pp.kx
+			}
+			pp.kt, pp.ktStride = make([]float32, Sf*D), Sf
+			for s := range Sf {
+				for j := range D {
+					pp.kt[j*Sf+s] = K[s*D+j]
 				}
 			}
-			for j := range acc {
-				pp.vmean[j] = float32(acc[j] / float64(n))
+		}
+		if c.Spec.realloc() {
+			// The running mean as the server holds it before this step.
+			pp.init.vmean = make([]float32, D)
+			if n0 > 0 {
+				acc := make([]float64, D)
+				for s := range n0 {
+					for j, x := range d.V[s*D : (s+1)*D] {
+						acc[j] += float64(x)
+					}
+				}
+				for j := range acc {
+					pp.init.vmean[j] = float32(acc[j] / float64(n0))
+				}
 			}
 		}
 		p.pairs[i] = pp
@@ -193,55 +320,106 @@ func Prepare(ctx context.Context, c Config) (*Prepared, error) {
 // Result is one simulated step.
 type Result struct {
 	Config Config `json:"config"`
+	// Step is the step's index and Seq its number of positions.
+	Step int `json:"step"`
+	Seq  int `json:"seq"`
 	// Trace is nil for untraced runs.
 	Trace   *traces.Trace `json:"-"`
 	Outputs []PairOutput  `json:"-"`
 }
 
-// Step runs the kernel once over every sampled pair, recording the trace
-// when traced is true. It can be called repeatedly (for timing); each call
-// starts from the same cache state.
+// Step runs the first decode step over every sampled pair, recording the
+// trace when traced is true. It can be called repeatedly (for timing); each
+// call starts from the same cache state.
 func (p *Prepared) Step(ctx context.Context, traced bool) (*Result, error) {
-	c := p.Config
-	pl := newPlan(c.Spec, c.Shape, c.DType, int64(len(p.pairs)))
-	pl.lab = newStageLabels(ctx, pl)
-	nStages := len(pl.tr.Stages)
-	var bufs [][]*traces.Buf
-	if traced {
-		bufs = make([][]*traces.Buf, len(p.pairs))
+	res, err := p.run(ctx, traced, 1)
+	if err != nil {
+		return nil, err
 	}
-	outs := make([]PairOutput, len(p.pairs))
+	return res[0], nil
+}
+
+// Run runs every decode step of the configuration from the prepared state,
+// the cache growing by one position each step.
+func (p *Prepared) Run(ctx context.Context, traced bool) ([]*Result, error) {
+	return p.run(ctx, traced, p.Config.steps())
+}
+
+func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, error) {
+	c := p.Config
+	g, D := c.Shape.Group(), c.Shape.HeadDim
+	plans := make([]*plan, steps)
+	for t := range plans {
+		shape := c.Shape
+		shape.Seq += t
+		pl := newPlan(c.Spec.atSeq(shape.Seq), shape, c.DType, int64(len(p.pairs)))
+		pl.lab = newStageLabels(ctx, pl)
+		plans[t] = pl
+	}
+	// bufs[t][i][s]: step t, pair i, stage s.
+	var bufs [][][]*traces.Buf
+	if traced {
+		bufs = make([][][]*traces.Buf, steps)
+		for t := range bufs {
+			bufs[t] = make([][]*traces.Buf, len(p.pairs))
+		}
+	}
+	outs := make([][]PairOutput, steps)
+	for t := range outs {
+		outs[t] = make([]PairOutput, len(p.pairs))
+	}
 	scratches := make([]*scratch, c.Workers)
 	err := parallel(ctx, len(p.pairs), c.Workers, func(i, w int) error {
 		if scratches[w] == nil {
-			scratches[w] = pl.newScratch()
+			scratches[w] = newScratch(c)
 		}
-		var bs []*traces.Buf
-		if traced {
-			bs = make([]*traces.Buf, nStages)
-			for s := range bs {
-				bs[s] = &traces.Buf{}
+		pp := &p.pairs[i]
+		st := pp.init.clone()
+		for t, pl := range plans {
+			x := &stepCtx{p: pl, pp: pp, st: &st, S: pl.shape.Seq, q: pp.data.Q[t*g*D : (t+1)*g*D],
+				ref: pl.refs(pp.b, pp.hk), sc: scratches[w],
+				out: &PairOutput{Batch: pp.b, KVHead: pp.hk, Out: make([]float32, g*D)}}
+			if traced {
+				x.bufs = make([]*traces.Buf, len(pl.tr.Stages))
+				for s := range x.bufs {
+					x.bufs[s] = &traces.Buf{}
+				}
+				bufs[t][i] = x.bufs
 			}
-			bufs[i] = bs
+			pl.stepPair(x, t == 0)
+			outs[t][i] = *x.out
 		}
-		pp := p.pairs[i]
-		vmean := append([]float32(nil), pp.vmean...)
-		outs[i] = pl.stepPair(pp.data, pp.kt, vmean, pp.b, pp.hk, bs, scratches[w])
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Config: c, Outputs: outs}
-	if traced {
-		for s := range nStages {
-			for i := range bufs {
-				pl.tr.Append(s, bufs[i][s])
+	res := make([]*Result, steps)
+	for t, pl := range plans {
+		res[t] = &Result{Config: c, Step: t, Seq: pl.shape.Seq, Outputs: outs[t]}
+		if traced {
+			for s := range pl.tr.Stages {
+				for i := range p.pairs {
+					pl.tr.Append(s, bufs[t][i][s])
+				}
 			}
+			res[t].Trace = pl.tr
 		}
-		res.Trace = pl.tr
 	}
 	return res, nil
+}
+
+// stepPair runs one pair's step: the append of the current token (traced
+// when the spec includes the append stage; always applied to the cache state
+// after the first step, whose prepared state already holds the token
+// otherwise), then the method.
+func (p *plan) stepPair(x *stepCtx, first bool) {
+	// Every stage starts by taking its Buf: label the goroutine there.
+	defer p.lab.leave()
+	if p.spec.AppendKV || !first {
+		p.m.appendToken(x, x.buf(p.sAppend))
+	}
+	p.m.step(x)
 }
 
 // Data returns the sampled pairs' data, in sampling order.
@@ -251,6 +429,40 @@ func (p *Prepared) Data() []*PairData {
 		out[i] = pp.data
 	}
 	return out
+}
+
+// scratch is a worker's reusable buffers.
+type scratch struct {
+	rows   []float32 // [g, S] scores or logits
+	sum    []float32 // [S] group-summed logits; [D] |q| sums
+	idx    []int32
+	perm   []int32
+	logitK []float32 // [g, k] (or [g, S] for methods reading up to S rows)
+	extra  []float32 // aux
+}
+
+func newScratch(c Config) *scratch {
+	g, S, D := c.Shape.Group(), c.finalSeq(), c.Shape.HeadDim
+	k := max(c.Spec.K, 1)
+	if c.Spec.Method == MethodDense {
+		k = 1
+	}
+	return &scratch{
+		rows:   make([]float32, g*S),
+		sum:    make([]float32, max(S, D)),
+		idx:    make([]int32, max(S, D)),
+		perm:   make([]int32, max(S, D)),
+		logitK: make([]float32, g*k),
+	}
+}
+
+// aux returns a second [n] buffer (topk and flexgen keep logits and
+// probabilities side by side).
+func (s *scratch) aux(n int) []float32 {
+	if len(s.extra) < n {
+		s.extra = make([]float32, n)
+	}
+	return s.extra[:n]
 }
 
 // parallel runs f(i, worker) for i in [0, n) on the given number of workers,
@@ -290,37 +502,59 @@ func parallel(ctx context.Context, n, workers int, f func(i, worker int) error) 
 	return nil
 }
 
-// Outcome is a traced step with, for sparse methods, its fidelity against
-// dense attention on the same data.
+// Outcome is a traced simulation with, for sparse methods, its fidelity
+// against dense attention on the same data.
 type Outcome struct {
 	Config   Config         `json:"config"`
 	Estimate MemoryEstimate `json:"-"`
-	Trace    *traces.Trace  `json:"-"`
-	// Fidelity is nil for dense.
+	// Trace is the last step's trace.
+	Trace *traces.Trace `json:"-"`
+	// Fidelity is the mean over the steps; nil for dense.
 	Fidelity *Fidelity `json:"fidelity,omitempty"`
+	// Steps has each step's trace and fidelity when Config.Steps > 1.
+	Steps []StepOutcome `json:"steps,omitempty"`
 }
 
-// Simulate prepares c's data, runs one traced step and, for a sparse
-// method, a dense step on the same data to measure fidelity.
+// StepOutcome is one step of a multi-step simulation.
+type StepOutcome struct {
+	Step     int           `json:"step"`
+	Seq      int           `json:"seq"`
+	Trace    *traces.Trace `json:"-"`
+	Fidelity *Fidelity     `json:"fidelity,omitempty"`
+}
+
+// Simulate prepares c's data, runs its traced steps and, for a sparse
+// method, dense steps on the same data to measure fidelity.
 func Simulate(ctx context.Context, c Config) (*Outcome, error) {
 	p, err := Prepare(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.Step(ctx, true)
+	res, err := p.Run(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	o := &Outcome{Config: p.Config, Estimate: p.Estimate, Trace: res.Trace}
+	T := len(res)
+	o := &Outcome{Config: p.Config, Estimate: p.Estimate, Trace: res[T-1].Trace}
+	fids := make([]*Fidelity, T)
 	if p.Config.Spec.Method != MethodDense {
 		dp := *p
 		dp.Config.Spec = Spec{Method: MethodDense, Impl: Fused, AppendKV: p.Config.Spec.AppendKV}
-		dense, err := dp.Step(ctx, false)
+		dense, err := dp.Run(ctx, false)
 		if err != nil {
 			return nil, err
 		}
-		f := MeasureFidelity(p, res, dense)
-		o.Fidelity = &f
+		for t := range res {
+			f := MeasureFidelity(p, res[t], dense[t])
+			fids[t] = &f
+		}
+		m := meanFidelity(fids)
+		o.Fidelity = &m
+	}
+	if T > 1 {
+		for t, r := range res {
+			o.Steps = append(o.Steps, StepOutcome{Step: t, Seq: r.Seq, Trace: r.Trace, Fidelity: fids[t]})
+		}
 	}
 	return o, nil
 }

@@ -6,8 +6,9 @@ import (
 	"github.com/bwsim/bwsim/traces"
 )
 
-// sparq runs SparQ Attention (Ribar et al. 2024, Algorithm 1) for one pair,
-// following the authors' evaluation code:
+// sparqMethod is SparQ Attention (Ribar et al., "SparQ Attention:
+// Bandwidth-Efficient LLM Inference", ICML 2024, Algorithm 1), following the
+// authors' evaluation code:
 //
 //  1. i1 = top-r of |q| summed over the group's heads (one i1 per KV head);
 //  2. τ = sqrt(D·‖q[i1]‖₁/‖q‖₁) per query head; approximate logits
@@ -20,134 +21,108 @@ import (
 //  6. y = α·(s·V[i2]) + (1−α)·v̄, or α ≡ 1 without reallocation.
 //
 // With k ≥ S every position is selected, α is 1 and the result is dense
-// attention. Unfused, the stages hand i1, the approximate logits, i2, α and
-// the exact logits through device memory, each rounded to its stored type;
-// fused, one stage keeps them on chip in fp32.
-func (p *plan) sparq(d *PairData, kt []float32, vmean []float32, ref pairRefs, buf func(int) *traces.Buf, sc *scratch, out *PairOutput) {
-	g, D, S := p.shape.Group(), p.shape.HeadDim, p.shape.Seq
+// attention.
+//
+// Stages unfused: top-r (writes i1), approx-scores (reads r columns of K over
+// all S — r rows of Kt when K is stored twice, r strided series of K rows
+// once — and writes the approximate logits), softmax-topk (writes i2 and α),
+// exact-scores (k rows of K), weighted-sum (k rows of V, v̄); every
+// intermediate is rounded to its stored type. Fused: one stage keeps them on
+// chip in fp32.
+//
+// Closed form per KV head (elements, with the append stage): S·r + 2·k·D
+// read, k and v written (plus the Kt copy), v̄ read and written and read
+// again, plus q, out and the intermediates — the paper's Eq. 11,
+// S·r + 2·k·D + 4·D.
+type sparqMethod struct {
+	base
+	i1, logitsHat, i2, alpha traces.TensorID
+	sTopR, sApprox, sSoftTopK int
+	tail                      tail
+}
+
+func (m *sparqMethod) declare(p *plan) {
+	B, H, Hkv, S := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.Seq)
+	kk, r := int64(p.spec.K), int64(p.spec.R)
+	m.i1 = p.inter(TensorI1, IndexBytes, "B,Hkv,R", B, Hkv, r)
+	m.logitsHat = p.inter(TensorLogitsHat, p.e, "B,H,S", B, H, S)
+	m.i2 = p.inter(TensorI2, IndexBytes, "B,Hkv,K", B, Hkv, kk)
+	m.alpha = p.inter(TensorAlpha, 4, "B,H", B, H)
+	m.tail.declareLogits(p, TensorLogits, kk)
+	m.tail.idx, m.tail.idxLen = m.i2, kk*IndexBytes
+	m.tail.alpha = -1
+	if p.spec.realloc() {
+		m.tail.alpha = m.alpha
+	}
+	// One program per KV head fused: top-k over the whole sequence needs
+	// every position's score in one place. Unfused, the paper's Triton
+	// kernels run one program per (batch, head) for the gathers; torch.topk
+	// runs one block per row.
+	p.fusedStage(StageSparQFused, p.pairs())
+	m.sTopR = p.stage(StageTopR, p.pairs())
+	m.sApprox = p.stage(StageApprox, p.pairs())
+	m.sSoftTopK = p.stage(StageSoftmaxTopK, p.pairs())
+	m.tail.declareStages(p, true)
+}
+
+func (m *sparqMethod) step(x *stepCtx) {
+	p := x.p
+	g, D, S := p.shape.Group(), p.shape.HeadDim, x.S
 	r, k := p.spec.R, p.spec.K
 	e := p.e
 	G, D64, S64, R64, K64 := int64(g), int64(D), int64(S), int64(r), int64(k)
-	fused := p.spec.Impl == Fused
-	realloc := !p.spec.NoReallocation
-	stage := func(unfused int) *traces.Buf {
-		if fused {
-			return buf(p.sSparQFuse)
-		}
-		return buf(unfused)
-	}
-	store := func(x float32) float32 { // rounding of a value handed through memory
-		if fused {
-			return x
-		}
-		return p.dt.Round(x)
-	}
+	realloc := p.spec.realloc()
+	q := x.q
 
 	// Step 1: top-r of the group's summed |q|.
-	bf := stage(p.sTopR)
-	bf.Read(p.q, ref.q, G*D64*e)
-	absSum := sc.sum[:D]
+	bf := x.buf(m.sTopR)
+	x.readQ(bf)
+	absSum := x.sc.sum[:D]
 	clear(absSum)
 	for h := range g {
-		for j, x := range d.Q[h*D : (h+1)*D] {
-			absSum[j] += float32(math.Abs(float64(x)))
+		for j, v := range q[h*D : (h+1)*D] {
+			absSum[j] += float32(math.Abs(float64(v)))
 		}
 	}
-	i1 := topK(absSum, r, sc.idx, sc.perm)
+	i1 := topK(absSum, r, x.sc.idx, x.sc.perm)
 	i1 = append([]int32(nil), i1...)
-	if !fused {
-		bf.Write(p.i1, ref.i1, R64*IndexBytes)
-	}
+	p.wr(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
 	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r)})
 
 	// Step 2: approximate logits from r components of every key.
-	bf = stage(p.sApprox)
-	if !fused {
-		bf.Read(p.i1, ref.i1, R64*IndexBytes)
-		bf.Read(p.q, ref.q, G*D64*e)
-	}
-	lh := sc.rows[:g*S]
-	clear(lh)
+	bf = x.buf(m.sApprox)
+	p.rd(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
+	x.readQ(bf)
 	invTau := make([]float32, g)
 	for h := range g {
-		q := d.Q[h*D : (h+1)*D]
+		qh := q[h*D : (h+1)*D]
 		var l1, l1sel float64
-		for _, x := range q {
-			l1 += math.Abs(float64(x))
+		for _, v := range qh {
+			l1 += math.Abs(float64(v))
 		}
 		for _, j := range i1 {
-			l1sel += math.Abs(float64(q[j]))
+			l1sel += math.Abs(float64(qh[j]))
 		}
 		invTau[h] = 1
 		if l1 > 0 && l1sel > 0 {
 			invTau[h] = float32(1 / math.Sqrt(float64(D)*l1sel/l1))
 		}
 	}
-	if kt != nil {
-		// K stored twice: each selected component is one contiguous row of Kt.
-		for _, j := range i1 {
-			bf.Read(p.kt, ref.kv+int64(j)*S64*e, S64*e)
-			ktRow := kt[int(j)*S : (int(j)+1)*S]
-			for h := range g {
-				axpy(d.Q[h*D+int(j)], ktRow, lh[h*S:(h+1)*S])
-			}
-		}
-	} else {
-		// K stored once: r scattered components of every row.
-		for _, j := range i1 {
-			bf.Strided(traces.Read, p.k, ref.kv+int64(j)*e, e, D64*e, S64)
-		}
-		for i := range S {
-			krow := d.K[i*D : (i+1)*D]
-			for h := range g {
-				q := d.Q[h*D : (h+1)*D]
-				var acc float32
-				for _, j := range i1 {
-					acc += q[j] * krow[j]
-				}
-				lh[h*S+i] = acc
-			}
-		}
-	}
+	lh := x.sc.rows[:g*S]
+	x.scanColumns(bf, i1, false, q, lh)
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
 		for i := range row {
-			row[i] = store(row[i] * invTau[h])
+			row[i] = x.store(row[i] * invTau[h])
 		}
 	}
-	if !fused {
-		bf.Write(p.logitsHat, ref.rows, G*S64*e)
-	}
+	p.wr(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
 	bf.Arith(traces.Arith{MACs: G * S64 * R64, Elementwise: G*S64 + 2*G*D64})
 
 	// Step 3: softmax, local window and top-k of the group-summed logits.
-	bf = stage(p.sSoftTopK)
-	if !fused {
-		bf.Read(p.logitsHat, ref.rows, G*S64*e)
-	}
-	var i2 []int32
-	if k >= S {
-		i2 = make([]int32, S)
-		for i := range i2 {
-			i2[i] = int32(i)
-		}
-	} else {
-		l := p.spec.LocalWindow()
-		cand := S - l // positions [0, cand) compete; [cand, S) are forced
-		sum := sc.sum[:cand]
-		copy(sum, lh[:cand])
-		for h := 1; h < g; h++ {
-			for i, x := range lh[h*S : h*S+cand] {
-				sum[i] += x
-			}
-		}
-		sel := topK(sum, k-l, sc.idx, sc.perm)
-		i2 = make([]int32, 0, k)
-		i2 = append(i2, sel...)
-		for i := cand; i < S; i++ {
-			i2 = append(i2, int32(i))
-		}
-	}
+	bf = x.buf(m.sSoftTopK)
+	p.rd(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
+	i2 := x.selectTop(lh, S, S, k, min(p.spec.LocalWindow(), k))
 	alpha := make([]float32, g)
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
@@ -162,68 +137,38 @@ func (p *plan) sparq(d *PairData, kt []float32, vmean []float32, ref pairRefs, b
 		}
 		alpha[h] = float32(a)
 	}
-	if !fused {
-		bf.Write(p.i2, ref.i2, K64*IndexBytes)
-		bf.Write(p.alpha, ref.alpha, G*4)
-	}
+	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
+	p.wr(bf, m.alpha, x.ref.head0*4, G*4)
 	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64})
 
-	// Step 4: exact logits over the k selected rows of K.
-	bf = stage(p.sExact)
-	if !fused {
-		bf.Read(p.i2, ref.i2, K64*IndexBytes)
-		bf.Read(p.q, ref.q, G*D64*e)
-	}
-	scale := invSqrt(D64)
-	logit := sc.logitK[:g*len(i2)]
-	n := len(i2)
-	for c, i := range i2 {
-		bf.Read(p.k, ref.kv+int64(i)*D64*e, D64*e)
-		krow := d.K[int(i)*D : (int(i)+1)*D]
-		for h := range g {
-			logit[h*n+c] = store(dot(d.Q[h*D:(h+1)*D], krow) * scale)
-		}
-	}
-	if !fused {
-		bf.Write(p.logit, ref.logit, G*K64*e)
-	}
-	bf.Arith(traces.Arith{MACs: G * K64 * D64, Elementwise: G * K64})
-
-	// Step 5: softmax over the k logits, weighted sum of V rows, blend with v̄.
-	bf = stage(p.sWSum)
-	if !fused {
-		bf.Read(p.logit, ref.logit, G*K64*e)
-		bf.Read(p.i2, ref.i2, K64*IndexBytes)
-	}
-	for h := range g {
-		softmax(logit[h*n : (h+1)*n])
-	}
-	acc := out.Out
-	clear(acc)
-	for c, i := range i2 {
-		bf.Read(p.v, ref.kv+int64(i)*D64*e, D64*e)
-		vrow := d.V[int(i)*D : (int(i)+1)*D]
-		for h := range g {
-			axpy(logit[h*n+c], vrow, acc[h*D:(h+1)*D])
-		}
-	}
+	// Steps 4 and 5: exact attention over the k rows, blended with v̄.
+	sel := rowSel{pos: i2}
+	logit := m.tail.exact(x, sel, q, p.q, x.keys())
+	var blend []float32
 	if realloc {
-		bf.Read(p.vmean, ref.vmean, D64*4)
-		if !fused {
-			bf.Read(p.alpha, ref.alpha, G*4)
-		}
-		for h := range g {
-			a := alpha[h]
-			o := acc[h*D : (h+1)*D]
-			for j := range o {
-				o[j] = a*o[j] + (1-a)*vmean[j]
-			}
-		}
+		blend = alpha
 	}
-	p.dt.RoundSlice(acc)
-	bf.Write(p.out, ref.out, G*D64*e)
-	bf.Arith(traces.Arith{Exps: G * K64, MACs: G * K64 * D64, Elementwise: 3*G*K64 + 3*G*D64})
+	m.tail.weightedSum(x, sel, logit, blend)
+	x.out.Alpha = alpha
+}
 
-	out.Selected = i2
-	out.Alpha = alpha
+func (m *sparqMethod) closedForm(p *plan, add adder) {
+	G, D, S, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), p.e
+	R, K := int64(p.spec.R), int64(p.spec.K)
+	kcols := p.kt
+	if kcols < 0 {
+		kcols = p.k
+	}
+	add(m.sTopR, p.q, G*D*e)
+	add(m.sTopR, m.i1, R*IndexBytes)
+	add(m.sApprox, m.i1, R*IndexBytes)
+	if !p.fused() {
+		add(m.sApprox, p.q, G*D*e)
+	}
+	add(m.sApprox, kcols, S*R*e)
+	add(m.sApprox, m.logitsHat, G*S*e)
+	add(m.sSoftTopK, m.logitsHat, G*S*e)
+	add(m.sSoftTopK, m.i2, K*IndexBytes)
+	add(m.sSoftTopK, m.alpha, G*4)
+	m.tail.closedForm(p, add, p.q, true)
 }

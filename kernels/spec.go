@@ -1,6 +1,10 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Impl is how a kernel is structured on the target.
 type Impl string
@@ -16,7 +20,7 @@ const (
 	Fused Impl = "fused"
 )
 
-// KLayout is how a SparQ cache stores K.
+// KLayout is how a SparQ (or Loki) cache stores K.
 type KLayout string
 
 // K layouts.
@@ -33,24 +37,71 @@ const (
 const (
 	MethodDense = "dense"
 	MethodSparQ = "sparq"
+	// MethodTopK is the oracle: exact scores from all of K, then attention
+	// over the exact top-k positions.
+	MethodTopK = "topk"
+	// MethodFlexGen reads all of K for exact scores and only the top-k rows
+	// of V.
+	MethodFlexGen = "flexgen"
+	// MethodH2O is heavy-hitter eviction into a fixed-size cache.
+	MethodH2O = "h2o"
+	// MethodWindow is StreamingLLM / LM-Infinite: sink tokens plus a
+	// sliding window.
+	MethodWindow = "window"
+	// MethodQuest ranks pages of keys by per-channel min/max bounds.
+	MethodQuest = "quest"
+	// MethodLoki scores with the leading principal components of the keys.
+	MethodLoki = "loki"
+	// MethodDoubleSparse scores with a compact label cache of static
+	// outlier channels.
+	MethodDoubleSparse = "doublesparse"
 )
 
-// Spec selects a kernel and its parameters.
+// Methods lists every method name, dense first.
+func Methods() []string {
+	return []string{MethodDense, MethodSparQ, MethodTopK, MethodFlexGen, MethodH2O, MethodWindow, MethodQuest, MethodLoki, MethodDoubleSparse}
+}
+
+// Defaults of the method parameters a caller leaves unset (the CLI and the
+// sweep use them).
+const (
+	DefaultPage      = 16 // Quest's page size (Tang et al. 2024)
+	DefaultLabelBits = 16 // Double Sparsity's label precision: a 16-bit copy
+	DefaultSinks     = 4  // StreamingLLM's attention sinks (Xiao et al. 2023)
+)
+
+// LabelBitsAllowed are the label precisions Double Sparsity accepts.
+var LabelBitsAllowed = []int{1, 2, 4, 8, 16}
+
+// Spec selects a kernel and its parameters. Parameters share names across
+// methods: K is every sparse method's token budget (positions read exactly),
+// R the size of its proxy where it has one (SparQ's query components, Loki's
+// principal components d′, Double Sparsity's channels). Resolve clears the
+// parameters a method does not use, so the JSON form lists only those that
+// matter.
 type Spec struct {
-	// Method is "dense" or "sparq".
+	// Method is one of Methods().
 	Method string `json:"method"`
 	Impl   Impl   `json:"impl"`
-	// R is SparQ's number of query components (clamped to the head size).
+	// R is the proxy size: SparQ's query components, Loki's d′, Double
+	// Sparsity's channels; at most the head size.
 	R int `json:"r,omitempty"`
-	// K is the number of positions fetched exactly (clamped to the sequence).
-	K       int     `json:"k,omitempty"`
+	// K is the number of positions read exactly (clamped to the sequence).
+	K int `json:"k,omitempty"`
+	// KLayout is how SparQ (default twice) and Loki (default once) store K.
 	KLayout KLayout `json:"k_layout,omitempty"`
-	// NoReallocation turns SparQ's mean-value reallocation off (α ≡ 1, no v̄),
-	// as the paper does for its GQA models.
+	// Page is Quest's page size in tokens.
+	Page int `json:"page,omitempty"`
+	// LabelBits is Double Sparsity's label precision: 1, 2, 4, 8 or 16 bits.
+	LabelBits int `json:"label_bits,omitempty"`
+	// Sinks is the number of initial tokens window always reads (within K).
+	Sinks int `json:"sinks,omitempty"`
+	// NoReallocation turns mean-value reallocation off (α ≡ 1, no v̄) for
+	// SparQ, as the paper does for its GQA models, and for topk.
 	NoReallocation bool `json:"no_reallocation,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
-	// the current token's k and v into the cache (both K copies when K is
-	// stored twice) and update the running mean v̄.
+	// the current token's k and v into the cache (and whatever else the
+	// method keeps per token) and update the running mean v̄.
 	AppendKV bool `json:"append_kv"`
 }
 
@@ -61,30 +112,58 @@ func (s Spec) Validate() error {
 	default:
 		return fmt.Errorf("unknown impl %q (want unfused or fused)", s.Impl)
 	}
-	switch s.Method {
-	case MethodDense:
-	case MethodSparQ:
+	m := s.Method
+	if !slices.Contains(Methods(), m) {
+		return fmt.Errorf("unknown method %q (want %s)", m, strings.Join(Methods(), ", "))
+	}
+	if m == MethodDense {
+		return nil
+	}
+	if s.K <= 0 {
+		return fmt.Errorf("%s: k must be positive, got %d", m, s.K)
+	}
+	switch m {
+	case MethodSparQ, MethodLoki, MethodDoubleSparse:
 		if s.R <= 0 {
-			return fmt.Errorf("sparq: r must be positive, got %d", s.R)
+			return fmt.Errorf("%s: r must be positive, got %d", m, s.R)
 		}
-		if s.K <= 0 {
-			return fmt.Errorf("sparq: k must be positive, got %d", s.K)
-		}
-		switch s.KLayout {
-		case KTwice, KOnce:
-		default:
+	}
+	switch m {
+	case MethodSparQ:
+		if s.KLayout != KTwice && s.KLayout != KOnce {
 			return fmt.Errorf("unknown k-layout %q (want twice or once)", s.KLayout)
 		}
-	default:
-		return fmt.Errorf("unknown method %q (want dense or sparq)", s.Method)
+	case MethodLoki:
+		if s.KLayout != "" && s.KLayout != KTwice && s.KLayout != KOnce {
+			return fmt.Errorf("unknown k-layout %q (want twice or once)", s.KLayout)
+		}
+	case MethodQuest:
+		if s.Page <= 0 {
+			return fmt.Errorf("quest: page must be positive, got %d", s.Page)
+		}
+		if s.Page > s.K {
+			return fmt.Errorf("quest: page %d exceeds the token budget k %d: not one page fits", s.Page, s.K)
+		}
+	case MethodDoubleSparse:
+		if !slices.Contains(LabelBitsAllowed, s.LabelBits) {
+			return fmt.Errorf("doublesparse: label-bits must be one of 1, 2, 4, 8, 16, got %d", s.LabelBits)
+		}
+	case MethodWindow:
+		if s.Sinks < 0 {
+			return fmt.Errorf("window: sinks must not be negative, got %d", s.Sinks)
+		}
+		if s.Sinks > s.K {
+			return fmt.Errorf("window: sinks %d exceed the token budget k %d", s.Sinks, s.K)
+		}
 	}
 	return nil
 }
 
-// Resolve validates s against shape and returns it with r clamped to the
-// head size and k clamped to the sequence length. r larger than the head
-// size is an error: a user asking for more components than exist has made a
-// mistake, whereas k ≥ S is a legitimate way to ask for dense attention.
+// Resolve validates s against shape and returns it with k clamped to the
+// sequence length, Loki's layout defaulted and unused parameters cleared. r
+// larger than the head size is an error: a user asking for more components
+// than exist has made a mistake, whereas k ≥ S is a legitimate way to ask for
+// dense attention.
 func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if err := s.Validate(); err != nil {
 		return s, err
@@ -92,17 +171,60 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if err := shape.Validate(); err != nil {
 		return s, err
 	}
-	if s.Method == MethodSparQ {
-		if s.R > shape.HeadDim {
-			return s, fmt.Errorf("sparq: r %d exceeds head-dim %d", s.R, shape.HeadDim)
-		}
-		if s.K > shape.Seq {
-			s.K = shape.Seq
-		}
+	if s.usesR() && s.R > shape.HeadDim {
+		return s, fmt.Errorf("%s: r %d exceeds head-dim %d", s.Method, s.R, shape.HeadDim)
 	}
-	return s, nil
+	if s.Method == MethodLoki && s.KLayout == "" {
+		s.KLayout = KOnce
+	}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV}
+	if s.Method != MethodDense {
+		c.K = min(s.K, shape.Seq)
+	}
+	if s.usesR() {
+		c.R = s.R
+	}
+	if s.Method == MethodSparQ || s.Method == MethodLoki {
+		c.KLayout = s.KLayout
+	}
+	if s.hasReallocation() {
+		c.NoReallocation = s.NoReallocation
+	}
+	switch s.Method {
+	case MethodQuest:
+		c.Page = s.Page
+	case MethodDoubleSparse:
+		c.LabelBits = s.LabelBits
+	case MethodWindow:
+		c.Sinks = s.Sinks
+	}
+	return c, nil
 }
 
-// LocalWindow is SparQ's l = k/4 most recent positions (the current token
-// included) that are always selected.
+// atSeq returns the resolved spec for a step over S positions: k clamped,
+// except H2O's, which is the size of its cache (filled after k steps).
+func (s Spec) atSeq(S int) Spec {
+	if s.Method != MethodDense && s.Method != MethodH2O {
+		s.K = min(s.K, S)
+	}
+	return s
+}
+
+// LocalWindow is the l = k/4 most recent positions (the current token
+// included) that SparQ always selects and H2O never evicts.
 func (s Spec) LocalWindow() int { return s.K / 4 }
+
+func (s Spec) usesR() bool {
+	return s.Method == MethodSparQ || s.Method == MethodLoki || s.Method == MethodDoubleSparse
+}
+
+// hasReallocation reports whether the method can blend with v̄.
+func (s Spec) hasReallocation() bool { return s.Method == MethodSparQ || s.Method == MethodTopK }
+
+// realloc reports whether the kernel blends with the running mean v̄.
+func (s Spec) realloc() bool { return s.hasReallocation() && !s.NoReallocation }
+
+// usesKt reports whether the cache holds an S-contiguous copy of K.
+func (s Spec) usesKt() bool {
+	return (s.Method == MethodSparQ || s.Method == MethodLoki) && s.KLayout == KTwice
+}

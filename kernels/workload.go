@@ -30,6 +30,8 @@ const (
 	// The logits q·k/√D have a standard deviation of about 2 to 3, so softmax
 	// is peaked as in trained models. Tests check these statistics.
 	LLMLike Workload = "llm-like"
+	// WorkloadDump marks data read from a KV dump (Config.KVDump).
+	WorkloadDump Workload = "kv-dump"
 )
 
 // ParseWorkload parses a workload name.
@@ -44,23 +46,45 @@ func ParseWorkload(s string) (Workload, error) {
 // PairData is the data of one (sequence, KV head) pair: the queries of the
 // group's g heads and the cache. Values are already rounded to the dtype.
 type PairData struct {
-	Q []float32 // [g, D]
-	K []float32 // [S, D]
-	V []float32 // [S, D]
+	// Q holds the queries of the simulated steps, [steps, g, D]: step t's
+	// query is the token at position Seq−1+t. With one step it is [g, D].
+	Q []float32
+	K []float32 // [Seq+steps−1, D]
+	V []float32 // [Seq+steps−1, D]
+	// QHist holds the queries of the earlier positions HistPos, ascending
+	// ([len(HistPos), g, D]), for methods that replay the prompt (H2O's
+	// prefill scores); each stands for HistWeight queries. nil otherwise.
+	QHist      []float32
+	HistPos    []int32
+	HistWeight float32
 }
 
-// Generate fills the data of pair (b, hk) deterministically from seed: the
-// same seed gives the same pair whatever else is sampled or how work is
-// scheduled.
+// Generate fills the data of pair (b, hk) for one step deterministically from
+// seed: the same seed gives the same pair whatever else is sampled or how
+// work is scheduled.
 func Generate(w Workload, shape Shape, dt DType, seed uint64, b, hk int) (*PairData, error) {
-	g, d, s := shape.Group(), shape.HeadDim, shape.Seq
-	p := &PairData{Q: make([]float32, g*d), K: make([]float32, s*d), V: make([]float32, s*d)}
+	return generate(w, shape, dt, seed, b, hk, 1, nil)
+}
+
+// generate fills the data of pair (b, hk) for `steps` steps (the cache holds
+// Seq+steps−1 positions) and the queries of the earlier positions hist. The
+// first step's query and the draws before it do not depend on steps or hist;
+// the extra queries are drawn last.
+func generate(w Workload, shape Shape, dt DType, seed uint64, b, hk, steps int, hist []int32) (*PairData, error) {
+	g, d, s := shape.Group(), shape.HeadDim, shape.Seq+steps-1
+	p := &PairData{Q: make([]float32, steps*g*d), K: make([]float32, s*d), V: make([]float32, s*d), HistWeight: 1}
+	if len(hist) > 0 {
+		p.QHist = make([]float32, len(hist)*g*d)
+		p.HistPos = append([]int32(nil), hist...)
+	}
 	rng := rand.New(rand.NewPCG(seed, uint64(b)<<32|uint64(hk)))
 	switch w {
 	case Gaussian:
-		fillNormal(rng, p.Q, 1)
+		fillNormal(rng, p.Q[:g*d], 1)
 		fillNormal(rng, p.K, 1)
 		fillNormal(rng, p.V, 1)
+		fillNormal(rng, p.Q[g*d:], 1)
+		fillNormal(rng, p.QHist, 1)
 	case LLMLike:
 		genLLMLike(rng, p, g, d, s)
 	default:
@@ -69,6 +93,7 @@ func Generate(w Workload, shape Shape, dt DType, seed uint64, b, hk int) (*PairD
 	dt.RoundSlice(p.Q)
 	dt.RoundSlice(p.K)
 	dt.RoundSlice(p.V)
+	dt.RoundSlice(p.QHist)
 	return p, nil
 }
 
@@ -108,9 +133,11 @@ func genLLMLike(rng *rand.Rand, p *PairData, g, d, s int) {
 	}
 	const qGain = 0.55
 	mean := make([]float64, d)
+	own := make([]float64, g*d) // each head's part of the first query
 	for h := range g {
 		for j := range d {
-			v := scale[j] * qGain * (0.7*common[j] + 0.7*studentT3(rng))
+			own[h*d+j] = studentT3(rng)
+			v := scale[j] * qGain * (0.7*common[j] + 0.7*own[h*d+j])
 			p.Q[h*d+j] = float32(v)
 			mean[j] += v / float64(g)
 		}
@@ -164,6 +191,19 @@ func genLLMLike(rng *rand.Rand, p *PairData, g, d, s int) {
 			x := rho*prev[j] + innov*rng.NormFloat64()
 			prev[j] = x
 			p.V[i*d+j] = float32(vmean[j] + x)
+		}
+	}
+	// Queries of the other positions: later steps, then the prompt's.
+	const rhoQ = 0.8
+	fresh := math.Sqrt(1 - rhoQ*rhoQ)
+	for _, qs := range [][]float32{p.Q[g*d:], p.QHist} {
+		for i := 0; i < len(qs); i += g * d {
+			for h := range g {
+				for j := range d {
+					part := rhoQ*own[h*d+j] + fresh*studentT3(rng)
+					qs[i+h*d+j] = float32(scale[j] * qGain * (0.7*common[j] + 0.7*part))
+				}
+			}
 		}
 	}
 }

@@ -17,13 +17,24 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// runOutput is the JSON document `bwsim run --json` prints.
+// runOutput is the JSON document `bwsim run --json` prints. With --steps
+// above 1, trace (and the predictions) are the last step's, fidelity is the
+// mean over the steps, and steps lists every step's trace and fidelity.
 type runOutput struct {
 	Config      kernels.Config         `json:"config"`
 	Trace       traces.Summary         `json:"trace"`
 	Fidelity    *kernels.Fidelity      `json:"fidelity,omitempty"`
+	Steps       []runStep              `json:"steps,omitempty"`
 	Predictions []*roofline.Prediction `json:"predictions,omitempty"`
 	Measured    *hostMeasurement       `json:"measured,omitempty"`
+}
+
+// runStep is one step of a multi-step run.
+type runStep struct {
+	Step     int               `json:"step"`
+	Seq      int               `json:"seq"`
+	Trace    traces.Summary    `json:"trace"`
+	Fidelity *kernels.Fidelity `json:"fidelity,omitempty"`
 }
 
 // hostMeasurement is the closed loop of --measure: the real kernel timed on
@@ -47,12 +58,26 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "run one decode step of a kernel on the host and report its data transfers",
-		Long: `run executes one attention decode step (dense or SparQ) on the host CPU on
-synthetic data, records the bytes every stage reads and writes in the
-target's element size and layout, and compares a sparse method's output
-with dense attention on the same data.`,
+		Long: `run executes attention decode steps on the host CPU, on synthetic data or a
+KV dump of a real model (--kv-dump), records the bytes every stage reads and
+writes in the target's element size and layout, and compares a sparse
+method's output with dense attention on the same data.
+
+Methods: dense; sparq (--r query components, --k positions); topk (the
+oracle: exact scores from all of K, the k best positions); flexgen (all of
+K, k rows of V); h2o (heavy-hitter eviction into a cache of k tokens);
+window (--sinks initial tokens and the most recent, k in all); quest (pages
+of --page tokens ranked by min/max bounds, up to k tokens); loki (--r
+principal components of the keys); doublesparse (--r static channels,
+labels of --label-bits bits). --k is every method's token budget.
+
+With --steps T the cache grows by one token per step (v̄ and H2O's scores
+updated as a server would); the trace shown is the last step's, fidelity
+the mean over the steps, and --json lists every step.`,
 		Example: `  bwsim run --method sparq --r 32 --k 128 --seq 4k --batch 8
-  bwsim run --method dense --impl fused --seq 32k --heads 32 --kv-heads 8 --json`,
+  bwsim run --method dense --impl fused --seq 32k --heads 32 --kv-heads 8 --json
+  bwsim run --method h2o --k 512 --steps 8
+  bwsim run --method quest --k 256 --page 16 --kv-dump llama.safetensors --layer 16`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := wf.config()
@@ -99,6 +124,9 @@ with dense attention on the same data.`,
 				}
 			}
 			out := runOutput{Config: o.Config, Trace: traces.Summarize(o.Trace), Fidelity: o.Fidelity}
+			for _, st := range o.Steps {
+				out.Steps = append(out.Steps, runStep{Step: st.Step, Seq: st.Seq, Trace: traces.Summarize(st.Trace), Fidelity: st.Fidelity})
+			}
 			for _, d := range devs {
 				p, err := roofline.Predict(o.Trace, d, roofline.Options{Placement: place})
 				if err != nil {
@@ -137,21 +165,37 @@ with dense attention on the same data.`,
 
 func describe(c kernels.Config) string {
 	s := c.Shape
-	desc := c.Spec.Method
-	if c.Spec.Method == kernels.MethodSparQ {
-		desc += fmt.Sprintf(" r=%d k=%d k-layout=%s", c.Spec.R, c.Spec.K, c.Spec.KLayout)
-		if c.Spec.NoReallocation {
-			desc += " no-realloc"
-		}
+	data := string(c.Workload)
+	if c.KVDump != "" {
+		data = fmt.Sprintf("kv-dump %s layer %d", c.KVDump, c.Layer)
 	}
-	return fmt.Sprintf("%s impl=%s  batch=%d heads=%d kv-heads=%d head-dim=%d seq=%s %s %s",
-		desc, c.Spec.Impl, s.Batch, s.Heads, s.KVHeads, s.HeadDim, formatCount(s.Seq), c.DType, c.Workload)
+	steps := ""
+	if c.Steps > 1 {
+		steps = fmt.Sprintf(" steps=%d", c.Steps)
+	}
+	return fmt.Sprintf("%s impl=%s  batch=%d heads=%d kv-heads=%d head-dim=%d seq=%s%s %s %s",
+		describeSpec(c.Spec), c.Spec.Impl, s.Batch, s.Heads, s.KVHeads, s.HeadDim, formatCount(s.Seq), steps, c.DType, data)
 }
 
 func printRun(w io.Writer, o runOutput) {
 	fmt.Fprintln(w, describe(o.Config))
-	fmt.Fprintf(w, "simulated %d of %d (sequence, kv-head) pairs; byte counts scaled ×%.4g to the full shape\n\n",
+	fmt.Fprintf(w, "simulated %d of %d (sequence, kv-head) pairs; byte counts scaled ×%.4g to the full shape\n",
 		o.Trace.SampledPairs, o.Trace.TotalPairs, o.Trace.Scale)
+	if len(o.Steps) > 0 {
+		fmt.Fprintf(w, "\n%d steps; the stage and tensor tables show the last one\n", len(o.Steps))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "step\tseq\tread\twritten\trel L2 error\tmass covered\ttop-k recall\t")
+		for _, st := range o.Steps {
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t", st.Step, st.Seq, units.Bytes(float64(st.Trace.ReadBytes)), units.Bytes(float64(st.Trace.WriteBytes)))
+			if f := st.Fidelity; f != nil {
+				fmt.Fprintf(tw, "%.4g\t%.4f\t%.4f\t\n", f.RelL2Error, f.MassCovered, f.TopKRecall)
+			} else {
+				fmt.Fprint(tw, "\t\t\t\n")
+			}
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tread\twritten\twork units\tMACs\texps\t")
 	for _, st := range o.Trace.Stages {
@@ -190,8 +234,12 @@ func printRun(w io.Writer, o runOutput) {
 			units.Seconds(m.Seconds), m.Runs, units.Seconds(m.MinSeconds), units.Seconds(m.PredictedSeconds), 100*m.Error)
 	}
 	if f := o.Fidelity; f != nil {
-		fmt.Fprintf(w, "\nfidelity vs dense (%d query heads): relative L2 error %.4g, mean α %.4f, attention mass covered %.4f, top-k recall %.4f\n",
-			f.Heads, f.RelL2Error, f.AlphaMean, f.MassCovered, f.TopKRecall)
+		mean := ""
+		if len(o.Steps) > 0 {
+			mean = fmt.Sprintf(", mean over %d steps", len(o.Steps))
+		}
+		fmt.Fprintf(w, "\nfidelity vs dense (%d query heads%s): relative L2 error %.4g, mean α %.4f, attention mass covered %.4f, top-k recall %.4f\n",
+			f.Heads, mean, f.RelL2Error, f.AlphaMean, f.MassCovered, f.TopKRecall)
 	}
 }
 

@@ -1,29 +1,41 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/bwsim/bwsim/kernels"
 	"github.com/spf13/pflag"
 )
 
-// workloadFlags are the flags that describe one simulated decode step,
-// shared by run, bench and profile.
+// workloadFlags are the flags that describe a simulated decode, shared by
+// run, bench and profile.
 type workloadFlags struct {
 	method, impl, layout, dtype, workload string
 	seq                                   string
 	r, k                                  int
+	page, labelBits, sinks, steps         int
 	batch, heads, kvHeads, headDim        int
 	seed                                  uint64
 	sampleHeads                           int
 	noRealloc, noAppend                   bool
+	kvDump                                string
+	layer                                 int
+	fs                                    *pflag.FlagSet
 }
 
 func (w *workloadFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&w.method, "method", "sparq", "attention method: dense or sparq")
-	fs.IntVar(&w.r, "r", 32, "SparQ: query components used for approximate scores (≤ head-dim)")
-	fs.IntVar(&w.k, "k", 128, "SparQ: positions fetched exactly (clamped to seq; k ≥ seq is dense)")
-	fs.StringVar(&w.layout, "k-layout", "twice", "SparQ K storage: twice (row-major K plus S-contiguous Kt) or once")
+	w.fs = fs
+	fs.StringVar(&w.method, "method", "sparq", "attention method: "+strings.Join(kernels.Methods(), ", "))
+	fs.IntVar(&w.k, "k", 128, "token budget of every sparse method: positions read exactly (clamped to seq; k ≥ seq is dense)")
+	fs.IntVar(&w.r, "r", 32, "proxy size (≤ head-dim): sparq's query components, loki's principal components d′, doublesparse's channels")
+	fs.StringVar(&w.layout, "k-layout", "twice", "K storage of sparq (default twice) and loki (default once): twice (row-major K plus S-contiguous Kt) or once")
+	fs.IntVar(&w.page, "page", kernels.DefaultPage, "quest: tokens per page")
+	fs.IntVar(&w.labelBits, "label-bits", kernels.DefaultLabelBits, "doublesparse: bits per label element (1, 2, 4, 8 or 16)")
+	fs.IntVar(&w.sinks, "sinks", kernels.DefaultSinks, "window: initial (sink) tokens always read, within k")
+	fs.IntVar(&w.steps, "steps", 1, "consecutive decode steps, the cache growing by one token each (step t runs over seq+t positions)")
 	fs.StringVar(&w.impl, "impl", "unfused", "kernel structure: unfused (one stage per step) or fused (one stage, intermediates on chip)")
-	fs.StringVar(&w.seq, "seq", "4k", "sequence length S (cached positions incl. the current token), e.g. 4096, 32k")
+	fs.StringVar(&w.seq, "seq", "4k", "sequence length S at the first step (cached positions incl. the current token), e.g. 4096, 32k")
 	fs.IntVar(&w.batch, "batch", 1, "sequences per step")
 	fs.IntVar(&w.heads, "heads", 32, "query heads")
 	fs.IntVar(&w.kvHeads, "kv-heads", 0, "key/value heads (default: heads, i.e. MHA; fewer for GQA)")
@@ -32,43 +44,148 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&w.seed, "seed", 1, "random seed of the synthetic workload")
 	fs.StringVar(&w.workload, "workload", "llm-like", "synthetic data: gaussian or llm-like")
 	fs.IntVar(&w.sampleHeads, "sample-heads", 0, "simulate this many (sequence, kv-head) pairs and scale the trace (0: automatic)")
-	fs.BoolVar(&w.noRealloc, "no-realloc", false, "SparQ: no mean-value reallocation (α ≡ 1, no v̄), as the paper does for GQA models")
+	fs.BoolVar(&w.noRealloc, "no-realloc", false, "sparq and topk: no mean-value reallocation (α ≡ 1, no v̄), as the paper does for GQA models")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
+	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
+	fs.IntVar(&w.layer, "layer", -1, "with --kv-dump: the layer to simulate (default: the middle dumped layer)")
+}
+
+// changed reports whether the user set the flag.
+func (w *workloadFlags) changed(name string) bool {
+	return w.fs != nil && w.fs.Changed(name)
 }
 
 // config validates the flags and returns the kernel configuration.
 func (w *workloadFlags) config() (kernels.Config, error) {
-	seq, err := parseCount("seq", w.seq)
-	if err != nil {
-		return kernels.Config{}, err
-	}
-	kv := w.kvHeads
-	if kv == 0 {
-		kv = w.heads
+	if w.steps <= 0 {
+		return kernels.Config{}, badInput("--steps must be positive, got %d", w.steps)
 	}
 	dt, err := kernels.ParseDType(w.dtype)
 	if err != nil {
 		return kernels.Config{}, asUsage(err)
 	}
-	wl, err := kernels.ParseWorkload(w.workload)
-	if err != nil {
-		return kernels.Config{}, asUsage(err)
-	}
 	c := kernels.Config{
-		Shape:       kernels.Shape{Batch: w.batch, Heads: w.heads, KVHeads: kv, HeadDim: w.headDim, Seq: seq},
 		DType:       dt,
-		Workload:    wl,
 		Seed:        w.seed,
 		SampleHeads: w.sampleHeads,
-		Spec:        kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend},
+		Steps:       w.steps,
+		Spec:        w.spec(),
 	}
-	if w.method == kernels.MethodSparQ {
-		c.Spec.R, c.Spec.K, c.Spec.KLayout = w.r, w.k, kernels.KLayout(w.layout)
-		c.Spec.NoReallocation = w.noRealloc
+	if w.kvDump != "" {
+		if err := w.dumpShape(&c); err != nil {
+			return c, err
+		}
+	} else {
+		if w.changed("layer") {
+			return c, badInput("--layer selects a layer of --kv-dump")
+		}
+		seq, err := parseCount("seq", w.seq)
+		if err != nil {
+			return kernels.Config{}, err
+		}
+		kv := w.kvHeads
+		if kv == 0 {
+			kv = w.heads
+		}
+		wl, err := kernels.ParseWorkload(w.workload)
+		if err != nil {
+			return kernels.Config{}, asUsage(err)
+		}
+		c.Workload = wl
+		c.Shape = kernels.Shape{Batch: w.batch, Heads: w.heads, KVHeads: kv, HeadDim: w.headDim, Seq: seq}
 	}
 	// Plan validates everything and checks memory without allocating.
 	if _, _, err := kernels.Plan(c); err != nil {
 		return c, asUsage(err)
 	}
 	return c, nil
+}
+
+// spec returns the kernel spec of the method flags; parameters the method
+// does not use stay unset.
+func (w *workloadFlags) spec() kernels.Spec {
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend}
+	if w.method == kernels.MethodDense {
+		return s
+	}
+	s.K = w.k
+	switch w.method {
+	case kernels.MethodSparQ:
+		s.R, s.KLayout = w.r, kernels.KLayout(w.layout)
+	case kernels.MethodLoki:
+		s.R = w.r
+		if w.changed("k-layout") {
+			s.KLayout = kernels.KLayout(w.layout)
+		}
+	case kernels.MethodDoubleSparse:
+		s.R, s.LabelBits = w.r, w.labelBits
+	case kernels.MethodQuest:
+		s.Page = w.page
+	case kernels.MethodWindow:
+		s.Sinks = w.sinks
+	}
+	s.NoReallocation = w.noRealloc
+	return s
+}
+
+// dumpShape takes the shape from the dump's header: heads, kv-heads and
+// head-dim always, batch and seq unless given (seq then makes the last step
+// end at the dump's last position).
+func (w *workloadFlags) dumpShape(c *kernels.Config) error {
+	for _, f := range []string{"heads", "kv-heads", "head-dim", "workload", "seed"} {
+		if w.changed(f) {
+			return badInput("--%s and --kv-dump: the dump sets the shape and the data", f)
+		}
+	}
+	info, err := kernels.LoadDumpInfo(w.kvDump)
+	if err != nil {
+		return asUsage(err)
+	}
+	c.KVDump = w.kvDump
+	c.Workload = kernels.WorkloadDump
+	c.Layer = w.layer
+	if !w.changed("layer") {
+		c.Layer = info.MiddleLayer()
+	}
+	batch := info.Batch
+	if w.changed("batch") {
+		batch = w.batch
+	}
+	seq := info.Seq - w.steps + 1
+	if w.changed("seq") {
+		if seq, err = parseCount("seq", w.seq); err != nil {
+			return err
+		}
+	}
+	if seq < 1 {
+		return badInput("kv-dump %s has %d positions, fewer than --steps %d", w.kvDump, info.Seq, w.steps)
+	}
+	c.Shape = kernels.Shape{Batch: batch, Heads: info.Heads, KVHeads: info.KVHeads, HeadDim: info.HeadDim, Seq: seq}
+	return nil
+}
+
+// describeSpec is the method and its parameters in words.
+func describeSpec(s kernels.Spec) string {
+	desc := s.Method
+	if s.R > 0 {
+		desc += fmt.Sprintf(" r=%d", s.R)
+	}
+	if s.K > 0 {
+		desc += fmt.Sprintf(" k=%d", s.K)
+	}
+	if s.KLayout != "" {
+		desc += " k-layout=" + string(s.KLayout)
+	}
+	switch s.Method {
+	case kernels.MethodQuest:
+		desc += fmt.Sprintf(" page=%d", s.Page)
+	case kernels.MethodDoubleSparse:
+		desc += fmt.Sprintf(" label-bits=%d", s.LabelBits)
+	case kernels.MethodWindow:
+		desc += fmt.Sprintf(" sinks=%d", s.Sinks)
+	}
+	if s.NoReallocation {
+		desc += " no-realloc"
+	}
+	return desc
 }

@@ -1,0 +1,533 @@
+package kernels
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bwsim/bwsim/traces"
+)
+
+// methodSpecs are the sparse methods other than SparQ at budget k for a
+// shape, with their other parameters.
+func methodSpecs(shape Shape, k int) []Spec {
+	r := max(1, shape.HeadDim/4)
+	bits := []int{16, 1, 2, 4, 8}[k%5]
+	return []Spec{
+		{Method: MethodTopK, K: k},
+		{Method: MethodTopK, K: k, NoReallocation: true},
+		{Method: MethodFlexGen, K: k},
+		{Method: MethodH2O, K: k},
+		{Method: MethodWindow, K: k, Sinks: min(4, k)},
+		{Method: MethodQuest, K: k, Page: min(16, k)},
+		{Method: MethodLoki, K: k, R: r},
+		{Method: MethodLoki, K: k, R: r, KLayout: KTwice},
+		{Method: MethodDoubleSparse, K: k, R: r, LabelBits: 16},
+		{Method: MethodDoubleSparse, K: k, R: r, LabelBits: bits},
+	}
+}
+
+func specName(s Spec) string {
+	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v", s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation)
+}
+
+// lokiBases memoises refLokiBasis: the Jacobi solver is the slowest part of
+// the references and the same pair's keys come back for every dtype and impl.
+var lokiBases sync.Map
+
+func cachedLokiBasis(k []float32, d, s0 int) [][]float64 {
+	key := fmt.Sprintf("%d/%d/%d/%x", d, s0, len(k), k[:min(len(k), 64)])
+	if b, ok := lokiBases.Load(key); ok {
+		return b.([][]float64)
+	}
+	b := refLokiBasis(k, d, s0)
+	lokiBases.Store(key, b)
+	return b
+}
+
+// refStep is the reference of a method other than H2O for one pair and step.
+func refStep(spec Spec, c refCtx, s0 int, force []int) refResult {
+	k := min(spec.K, c.s)
+	switch spec.Method {
+	case MethodTopK:
+		return refOracle(c, k, true, !spec.NoReallocation, force)
+	case MethodFlexGen:
+		return refOracle(c, k, false, false, force)
+	case MethodWindow:
+		return refWindow(c, k, spec.Sinks)
+	case MethodQuest:
+		return refQuest(c, k, spec.Page, force)
+	case MethodLoki:
+		return refLoki(c, s0, k, spec.R, force)
+	case MethodDoubleSparse:
+		return refDoubleSparse(c, s0, k, spec.R, spec.LabelBits, force)
+	}
+	panic(spec.Method)
+}
+
+// selUnits maps the kernel's selected positions to the reference's units.
+func selUnits(spec Spec, sel []int32) []int {
+	out := toInts(sel)
+	if spec.Method == MethodQuest {
+		var pages []int
+		for _, p := range out {
+			if pg := p / spec.Page; len(pages) == 0 || pages[len(pages)-1] != pg {
+				pages = append(pages, pg)
+			}
+		}
+		return pages
+	}
+	return out
+}
+
+func TestMethodsMatchReference(t *testing.T) {
+	seed := freshSeed(t)
+	for si, shape := range testShapes {
+		S := shape.Seq
+		ks := []int{max(1, S/8), max(1, S/3), S, 2*S + 5}
+		if S > 512 {
+			ks = []int{S / 8, S, 2*S + 5}
+		}
+		for _, k := range ks {
+			for _, spec := range methodSpecs(shape, k) {
+				if spec.KLayout == KTwice && shape.HeadDim > 64 {
+					continue // the same numerics as once; its trace is checked elsewhere
+				}
+				for _, run := range []struct {
+					impl  Impl
+					dt    DType
+					steps int
+				}{{Unfused, FP32, 1}, {Unfused, BF16, 1}, {Fused, FP16, 1}, {Unfused, FP16, 3}} {
+					if run.steps > 1 && si != 1 && si != 2 {
+						continue
+					}
+					spec := spec
+					spec.Impl, spec.AppendKV = run.impl, true
+					t.Run(fmt.Sprintf("%v/%s/%s/%s/steps=%d", shape, specName(spec), run.impl, run.dt, run.steps), func(t *testing.T) {
+						checkMethod(t, shape, spec, run.dt, seed, run.steps)
+					})
+				}
+			}
+		}
+	}
+}
+
+func checkMethod(t *testing.T, shape Shape, spec Spec, dt DType, seed uint64, steps int) {
+	c := Config{Shape: shape, DType: dt, Workload: LLMLike, Seed: seed, Spec: spec, Steps: steps}
+	p, err := Prepare(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, D := shape.Group(), shape.HeadDim
+	tol := tolerance(dt, spec.Impl)
+	for i, d := range p.Data() {
+		var h2o []refResult
+		if spec.Method == MethodH2O {
+			var tied int
+			var msg string
+			h2o, tied, msg = refH2O(d, g, D, shape.Seq, steps, min(spec.K, shape.Seq+steps-1), dt, func(step int) []int {
+				return toInts(res[step].Outputs[i].Selected)
+			})
+			if msg != "" {
+				t.Fatalf("pair %d: %s", i, msg)
+			}
+			if tied > 0 {
+				t.Logf("pair %d: %d near-tie evictions followed", i, tied)
+			}
+		}
+		for step, r := range res {
+			S := shape.Seq + step
+			got := r.Outputs[i]
+			rc := newRefCtx(d, g, D, S, step, dt)
+			var ref refResult
+			if spec.Method == MethodH2O {
+				ref = h2o[step]
+			} else {
+				ref = refStep(spec, rc, shape.Seq, nil)
+				if gu := selUnits(spec, got.Selected); !slices.Equal(gu, ref.units) {
+					// Rounding the proxy scores may swap units whose scores
+					// are (nearly) tied: accept only such swaps, then check
+					// the rest on the kernel's selection.
+					if ref.scores == nil || !nearTie(ref.scores, gu, ref.units, 64*dt.Epsilon()) {
+						t.Fatalf("pair %d step %d: selection %v, want %v", i, step, gu, ref.units)
+					}
+					ref = refStep(spec, rc, shape.Seq, gu)
+				}
+			}
+			if !slices.Equal(toInts(got.Selected), ref.pos) {
+				t.Fatalf("pair %d step %d: positions %v, want %v", i, step, got.Selected, ref.pos)
+			}
+			for h := range g {
+				if e := relL2(got.Out[h*D:(h+1)*D], ref.out[h]); e > tol {
+					t.Errorf("pair %d step %d head %d: relative error %.3g > %.3g", i, step, h, e, tol)
+				}
+				if ref.alpha != nil {
+					if a := float64(got.Alpha[h]); math.Abs(a-ref.alpha[h]) > 8*math.Max(dt.Epsilon(), 1e-6) {
+						t.Errorf("pair %d step %d head %d: alpha %.6f, want %.6f", i, step, h, a, ref.alpha[h])
+					}
+				}
+			}
+			if spec.K >= S {
+				// A budget of S or more is dense attention.
+				for h := range g {
+					want := refAttention(rc.q[h], d.K, d.V, D, allRows(S))
+					if e := relL2(got.Out[h*D:(h+1)*D], want); e > denseTolerance(spec, dt) {
+						t.Errorf("k ≥ S: pair %d step %d head %d differs from dense by %.3g", i, step, h, e)
+					}
+				}
+			}
+		}
+	}
+}
+
+// denseTolerance is how far a method at budget ≥ S may be from dense
+// attention: the usual tolerance, and for Loki also the rounding of the
+// rotated keys and basis to the dtype (q·k is preserved only up to it).
+func denseTolerance(spec Spec, dt DType) float64 {
+	tol := tolerance(dt, spec.Impl)
+	if spec.Method == MethodLoki {
+		tol = math.Max(tol, 64*dt.Epsilon())
+	}
+	return tol
+}
+
+// TestMethodsTraceMatchesClosedForm checks every method's closed form (its
+// closedForm, which also labels stages) against what traced steps record per
+// pair, stage and tensor, at every step of a growing cache.
+func TestMethodsTraceMatchesClosedForm(t *testing.T) {
+	shapes := []Shape{
+		{Batch: 1, Heads: 1, KVHeads: 1, HeadDim: 16, Seq: 1},
+		{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 100},
+		{Batch: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Seq: 257},
+	}
+	for _, shape := range shapes {
+		for _, k := range []int{1, 16, 40, 1000} {
+			specs := append(methodSpecs(shape, k),
+				Spec{Method: MethodDense},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, NoReallocation: true})
+			for _, spec := range specs {
+				for _, impl := range []Impl{Unfused, Fused} {
+					for _, app := range []bool{true, false} {
+						spec := spec
+						spec.Impl, spec.AppendKV = impl, app
+						t.Run(fmt.Sprintf("%v/%s/%s/append=%v", shape, specName(spec), impl, app), func(t *testing.T) {
+							o, err := Simulate(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 3, SampleHeads: 1, Steps: 3})
+							if err != nil {
+								t.Fatal(err)
+							}
+							for step, so := range o.Steps {
+								tr := so.Trace
+								if err := tr.Validate(); err != nil {
+									t.Fatal(err)
+								}
+								sh := shape
+								sh.Seq = so.Seq
+								pl := newPlan(o.Config.Spec.atSeq(sh.Seq), sh, FP16, 1)
+								want := pl.pairStageBytes()
+								if len(pl.tr.Stages) != len(tr.Stages) {
+									t.Fatalf("step %d: %d stages, plan has %d", step, len(tr.Stages), len(pl.tr.Stages))
+								}
+								for i, st := range tr.Stages {
+									got := make([]int64, len(tr.Tensors))
+									for _, e := range st.Extents {
+										got[e.Tensor] += e.Bytes()
+									}
+									for j, tn := range tr.Tensors {
+										if got[j] != want[i][j] {
+											t.Errorf("step %d stage %s tensor %s: traced %d bytes per pair, closed form %d", step, st.Name, tn.Name, got[j], want[i][j])
+										}
+									}
+								}
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMethodsPaperClosedForms checks each method's KV-cache traffic per KV
+// head against the paper's formulas (sparq.md §2.1 and §6), adapted to the
+// stage structure: elements of e bytes, v̄ and scores in fp32, indices in
+// 4 bytes, Double Sparsity's labels in bytes.
+func TestMethodsPaperClosedForms(t *testing.T) {
+	shape := Shape{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 64, Seq: 1024}
+	const k, r, P, sinks = 128, 16, 16, 4
+	D, S := int64(shape.HeadDim), int64(shape.Seq)
+	K, R := int64(k), int64(r)
+	pairs := shape.Pairs()
+	for _, dt := range []DType{FP16, FP32} {
+		e := dt.Size()
+		for _, impl := range []Impl{Unfused, Fused} {
+			type want map[string]traces.Totals
+			cases := []struct {
+				spec Spec
+				form string
+				want want
+			}{
+				{Spec{Method: MethodDense}, "2·S·D + 2·D",
+					want{TensorK: {ReadBytes: S * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: S * D * e, WriteBytes: D * e}}},
+				{Spec{Method: MethodFlexGen, K: k}, "S·D + k·D + 2·D",
+					want{TensorK: {ReadBytes: S * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e}}},
+				{Spec{Method: MethodTopK, K: k}, "S·D + k·D + 2·D, v̄ read twice and written once in fp32",
+					want{TensorK: {ReadBytes: S * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorVmean: {ReadBytes: 2 * D * 4, WriteBytes: D * 4}}},
+				{Spec{Method: MethodH2O, K: k}, "2·k·D + 2·D, 2·k + 1 fp32 scores, k + 1 slot positions, 2 victim indices",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorH2OScore: {ReadBytes: K * 4, WriteBytes: (K + 1) * 4}, TensorSlotPos: {ReadBytes: K * 4, WriteBytes: 4},
+						TensorVictim: {ReadBytes: 4, WriteBytes: 4}}},
+				{Spec{Method: MethodWindow, K: k, Sinks: sinks}, "2·k·D + 2·D",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e}}},
+				{Spec{Method: MethodQuest, K: k, Page: P}, "2·D·⌈S/P⌉ + 2·k·D + 2·D, the last page's metadata read and written",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorPageMM: {ReadBytes: 2*D*((S+P-1)/P)*e + 2*D*e, WriteBytes: 2 * D * e}}},
+				{Spec{Method: MethodLoki, K: k, R: r}, "S·d′ + 2·k·D + 2·D, the basis D² read twice",
+					want{TensorK: {ReadBytes: (S*R + K*D) * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorBasis: {ReadBytes: 2 * D * D * e}}},
+				{Spec{Method: MethodLoki, K: k, R: r, KLayout: KTwice}, "S·d′ (from Kt) + 2·k·D + 2·D (+ the Kt copy), the basis D² read twice",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorKt: {ReadBytes: S * R * e, WriteBytes: D * e},
+						TensorV: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorBasis: {ReadBytes: 2 * D * D * e}}},
+				{Spec{Method: MethodDoubleSparse, K: k, R: r, LabelBits: 4}, "S·r·b/8 bytes + 2·k·D + 2·D, channels and ranges read twice",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorLabels: {ReadBytes: S * R * 4 / 8, WriteBytes: R * 4 / 8}, TensorChannels: {ReadBytes: 2 * 2 * R * 4}}},
+				{Spec{Method: MethodDoubleSparse, K: k, R: 3, LabelBits: 2}, "S·⌈r·b/8⌉ bytes + 2·k·D + 2·D, channels read twice",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorV: {ReadBytes: K * D * e, WriteBytes: D * e},
+						TensorLabels: {ReadBytes: S, WriteBytes: 1}, TensorChannels: {ReadBytes: 2 * 2 * 3 * 4}}},
+				{Spec{Method: MethodSparQ, K: k, R: r, KLayout: KTwice}, "S·r + 2·k·D + 2·D (+ the Kt copy), v̄ read twice and written once",
+					want{TensorK: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorKt: {ReadBytes: S * R * e, WriteBytes: D * e},
+						TensorV: {ReadBytes: K * D * e, WriteBytes: D * e}, TensorVmean: {ReadBytes: 2 * D * 4, WriteBytes: D * 4}}},
+			}
+			for _, tc := range cases {
+				spec := tc.spec
+				spec.Impl, spec.AppendKV = impl, true
+				t.Run(fmt.Sprintf("%s/%s/%s", specName(spec), dt, impl), func(t *testing.T) {
+					tr := simulate(t, Config{Shape: shape, DType: dt, Workload: Gaussian, Seed: 1, Spec: spec})
+					got := tensorTotals(tr)
+					for _, tn := range tr.Tensors {
+						if tn.Role != traces.RoleKVCache && tn.Role != traces.RoleParameter {
+							continue
+						}
+						w := tc.want[tn.Name]
+						w = traces.Totals{ReadBytes: w.ReadBytes * pairs, WriteBytes: w.WriteBytes * pairs}
+						if got[tn.Name] != w {
+							t.Errorf("%s: %+v, want %+v per the closed form %s", tn.Name, got[tn.Name], w, tc.form)
+						}
+					}
+					for name := range tc.want {
+						if _, ok := tr.TensorByName(name); !ok {
+							t.Errorf("no tensor %s", name)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBudgetAtLeastSIsDense: every method with a budget covering the whole
+// cache, at every step of a growing cache, is dense attention.
+func TestBudgetAtLeastSIsDense(t *testing.T) {
+	shape := Shape{Batch: 1, Heads: 8, KVHeads: 2, HeadDim: 64, Seq: 300}
+	const steps = 3
+	for _, k := range []int{shape.Seq + steps - 1, 5000} {
+		specs := append(methodSpecs(shape, k), Spec{Method: MethodSparQ, R: 8, K: k, KLayout: KOnce})
+		for _, spec := range specs {
+			for _, dt := range []DType{FP32, FP16} {
+				spec := spec
+				spec.Impl, spec.AppendKV = Unfused, true
+				t.Run(fmt.Sprintf("%s/%s", specName(spec), dt), func(t *testing.T) {
+					o, err := Simulate(context.Background(), Config{Shape: shape, DType: dt, Workload: LLMLike, Seed: 5, Spec: spec, Steps: steps})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, st := range o.Steps {
+						f := st.Fidelity
+						if f.RelL2Error > denseTolerance(spec, dt) || math.Abs(f.MassCovered-1) > 1e-6 || math.Abs(f.AlphaMean-1) > 1e-6 {
+							t.Errorf("step %d: %+v, want dense", st.Step, f)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTopKBoundsSparQ: the oracle, with the same budget and reallocation
+// setting, is at least as accurate as SparQ and covers at least its mass.
+func TestTopKBoundsSparQ(t *testing.T) {
+	for _, w := range []Workload{LLMLike, Gaussian} {
+		for _, shape := range []Shape{
+			{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 64, Seq: 1024},
+			{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 64, Seq: 512},
+		} {
+			for _, rk := range [][2]int{{4, 32}, {16, 64}, {32, 256}} {
+				for _, noRealloc := range []bool{false, true} {
+					run := func(spec Spec) *Fidelity {
+						spec.Impl, spec.AppendKV, spec.NoReallocation = Unfused, true, noRealloc
+						o, err := Simulate(context.Background(), Config{Shape: shape, DType: FP16, Workload: w, Seed: 11, Spec: spec, Steps: 2})
+						if err != nil {
+							t.Fatal(err)
+						}
+						return o.Fidelity
+					}
+					top := run(Spec{Method: MethodTopK, K: rk[1]})
+					sq := run(Spec{Method: MethodSparQ, R: rk[0], K: rk[1], KLayout: KTwice})
+					if top.RelL2Error > sq.RelL2Error {
+						t.Errorf("%s %v r=%d k=%d no-realloc=%v: topk error %.4g > sparq %.4g", w, shape, rk[0], rk[1], noRealloc, top.RelL2Error, sq.RelL2Error)
+					}
+					if shape.Group() == 1 && top.MassCovered < sq.MassCovered-1e-6 {
+						t.Errorf("%s %v r=%d k=%d: topk covers %.4f < sparq %.4f", w, shape, rk[0], rk[1], top.MassCovered, sq.MassCovered)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWindowIgnoresQuery: window's selection and trace depend on positions
+// only, so replacing every query changes neither.
+func TestWindowIgnoresQuery(t *testing.T) {
+	c := Config{Shape: Shape{Batch: 2, Heads: 4, KVHeads: 2, HeadDim: 32, Seq: 200}, DType: FP16, Workload: LLMLike, Seed: 2, Steps: 3,
+		Spec: Spec{Method: MethodWindow, Impl: Unfused, K: 40, Sinks: 4, AppendKV: true}}
+	p, err := Prepare(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range p.Data() {
+		for i := range d.Q {
+			d.Q[i] = FP16.Round(float32(math.Sin(float64(3*i + 1))))
+		}
+	}
+	b, err := p.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range a {
+		for i := range a[step].Outputs {
+			if !slices.Equal(a[step].Outputs[i].Selected, b[step].Outputs[i].Selected) {
+				t.Errorf("step %d pair %d: selection changed with q", step, i)
+			}
+			if slices.Equal(a[step].Outputs[i].Out, b[step].Outputs[i].Out) {
+				t.Errorf("step %d pair %d: output did not change with q", step, i)
+			}
+		}
+		if !slices.EqualFunc(a[step].Trace.Stages, b[step].Trace.Stages, func(x, y traces.Stage) bool {
+			return x.Name == y.Name && x.Arith == y.Arith && slices.Equal(x.Extents, y.Extents)
+		}) {
+			t.Errorf("step %d: trace changed with q", step)
+		}
+	}
+}
+
+// TestSparQBeatsWindowAndH2O reproduces the paper's comparison (Table 2) on
+// the llm-like workload: at 1/8 of dense's KV traffic SparQ (r = D/8,
+// k = S/16) is more accurate than the query-blind methods at the same
+// traffic (window and H2O, k = S/8).
+// (r/(2·D) + k/S = 1/16 + 1/16.)
+func TestSparQBeatsWindowAndH2O(t *testing.T) {
+	shape := Shape{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 128, Seq: 2048}
+	S := shape.Seq
+	run := func(spec Spec) (*Fidelity, int64) {
+		spec.Impl, spec.AppendKV = Unfused, true
+		o, err := Simulate(context.Background(), Config{Shape: shape, DType: FP16, Workload: LLMLike, Seed: 1, Spec: spec, Steps: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kv int64
+		for i, tn := range o.Trace.Tensors {
+			if tn.Role == traces.RoleKVCache {
+				kv += o.Trace.TensorTotals()[i].Bytes()
+			}
+		}
+		return o.Fidelity, kv
+	}
+	sq, sqBytes := run(Spec{Method: MethodSparQ, R: shape.HeadDim / 8, K: S / 16, KLayout: KTwice})
+	_, denseBytes := run(Spec{Method: MethodDense})
+	t.Logf("sparq: error %.4f, KV traffic %.3f of dense", sq.RelL2Error, float64(sqBytes)/float64(denseBytes))
+	for _, spec := range []Spec{{Method: MethodWindow, K: S / 8, Sinks: 4}, {Method: MethodH2O, K: S / 8}} {
+		f, b := run(spec)
+		ratio := float64(b) / float64(denseBytes)
+		t.Logf("%s: error %.4f, KV traffic %.3f of dense", spec.Method, f.RelL2Error, ratio)
+		if math.Abs(float64(b)/float64(sqBytes)-1) > 0.15 {
+			t.Errorf("%s moves %.3f of dense, SparQ %.3f: not the same traffic", spec.Method, ratio, float64(sqBytes)/float64(denseBytes))
+		}
+		if f.RelL2Error <= sq.RelL2Error {
+			t.Errorf("%s error %.4f ≤ SparQ's %.4f at the same traffic", spec.Method, f.RelL2Error, sq.RelL2Error)
+		}
+	}
+}
+
+func TestRejectsBadMethodParams(t *testing.T) {
+	shape := Shape{Batch: 1, Heads: 4, KVHeads: 2, HeadDim: 32, Seq: 64}
+	for _, tc := range []struct {
+		name, want string
+		spec       Spec
+		steps      int
+	}{
+		{"page 0", "page must be positive", Spec{Method: MethodQuest, K: 16, Page: 0}, 1},
+		{"page < 0", "page must be positive", Spec{Method: MethodQuest, K: 16, Page: -4}, 1},
+		{"page > k", "exceeds the token budget", Spec{Method: MethodQuest, K: 8, Page: 16}, 1},
+		{"label-bits 3", "label-bits must be one of", Spec{Method: MethodDoubleSparse, K: 8, R: 4, LabelBits: 3}, 1},
+		{"label-bits 0", "label-bits must be one of", Spec{Method: MethodDoubleSparse, K: 8, R: 4}, 1},
+		{"sinks < 0", "sinks must not be negative", Spec{Method: MethodWindow, K: 8, Sinks: -1}, 1},
+		{"sinks > k", "sinks 9 exceed the token budget k 8", Spec{Method: MethodWindow, K: 8, Sinks: 9}, 1},
+		{"loki r > d_h", "r 33 exceeds head-dim 32", Spec{Method: MethodLoki, K: 8, R: 33}, 1},
+		{"doublesparse r > d_h", "r 40 exceeds head-dim 32", Spec{Method: MethodDoubleSparse, K: 8, R: 40, LabelBits: 4}, 1},
+		{"loki r 0", "r must be positive", Spec{Method: MethodLoki, K: 8}, 1},
+		{"h2o k 0", "k must be positive", Spec{Method: MethodH2O}, 1},
+		{"loki layout", "unknown k-layout", Spec{Method: MethodLoki, K: 8, R: 4, KLayout: "thrice"}, 1},
+		{"unknown method", "unknown method \"magic\"", Spec{Method: "magic"}, 1},
+		{"steps < 0", "steps must be positive", Spec{Method: MethodWindow, K: 8}, -2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			spec.Impl = Unfused
+			_, err := Prepare(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Steps: tc.steps})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestStepsGrowTheCache: a multi-step run reports every step, each over one
+// more position, and its tensors grow with the cache.
+func TestStepsGrowTheCache(t *testing.T) {
+	shape := Shape{Batch: 1, Heads: 2, KVHeads: 2, HeadDim: 16, Seq: 50}
+	o, err := Simulate(context.Background(), Config{Shape: shape, DType: FP16, Workload: LLMLike, Seed: 1, Steps: 4,
+		Spec: Spec{Method: MethodSparQ, Impl: Unfused, R: 4, K: 8, KLayout: KTwice, AppendKV: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Steps) != 4 || o.Trace != o.Steps[3].Trace {
+		t.Fatalf("%d steps; the outcome's trace must be the last step's", len(o.Steps))
+	}
+	var mean float64
+	for i, st := range o.Steps {
+		if st.Seq != shape.Seq+i {
+			t.Errorf("step %d over %d positions, want %d", i, st.Seq, shape.Seq+i)
+		}
+		id, _ := st.Trace.TensorByName(TensorK)
+		if got := st.Trace.Tensors[id].Shape[2]; got != int64(st.Seq) {
+			t.Errorf("step %d: K has %d rows, want %d", i, got, st.Seq)
+		}
+		mean += st.Fidelity.RelL2Error / 4
+	}
+	if math.Abs(mean-o.Fidelity.RelL2Error) > 1e-12 {
+		t.Errorf("outcome error %.6g is not the mean of the steps' %.6g", o.Fidelity.RelL2Error, mean)
+	}
+}
