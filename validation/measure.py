@@ -1,0 +1,1097 @@
+#!/usr/bin/env python3
+"""GPU measurements for validating bwsim: bandwidth ceilings, launch
+overhead, top-k/softmax throughput, dense decode attention and SparQ.
+
+Self-contained: needs only PyTorch and Triton (CuPy optional, for a raw
+empty-kernel launch). Writes, under --out:
+
+  measured.csv  dense and SparQ decode attention, the bwsim measurement
+                format (validation/README.md), machine facts and the exact
+                command in '#' comment lines;
+  micro.csv     microbenchmarks (copy, read, gathers by row size, read
+                bandwidth against the number of thread blocks, pointer-chase
+                latency, launch overhead, torch.topk / softmax);
+  log.txt       everything printed.
+
+Timing: CUDA events around a pass over R rotating input sets (R chosen so a
+pass touches >= --rotate-bytes, several times the L2), per-call time = pass
+time / R, warm-up passes first, the median over samples reported (min and
+max kept). Every input is drawn from N(0, 1), never zeros. Each kernel is
+checked against a float32 reference before it is timed. "+graph" variants
+capture the pass in a CUDA graph and time its replays (no CPU dispatch in
+the time); the others time eager PyTorch, CPU dispatch included.
+
+Usage: python3 validation/measure.py --out DIR [--quick] [--budget-s 480]
+"""
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+
+T0 = time.time()
+LOG = None
+
+
+def log(*a):
+    s = " ".join(str(x) for x in a)
+    line = f"[{time.time() - T0:7.1f}s] {s}"
+    print(line, flush=True)
+    if LOG is not None:
+        LOG.write(line + "\n")
+        LOG.flush()
+
+
+# --------------------------------------------------------------------------
+# Triton kernels
+
+
+@triton.jit
+def _read_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    # One block of BLOCK elements per program: a streaming read.
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=0.0)
+    tl.store(out_ptr + pid, tl.sum(x.to(tl.float32), 0))
+
+
+@triton.jit
+def _read_prog_kernel(x_ptr, out_ptr, per_prog, BLOCK: tl.constexpr):
+    # Each program reads its own contiguous share, BLOCK elements per step:
+    # achieved bandwidth against the number of programs (Little's law).
+    pid = tl.program_id(0)
+    base = x_ptr + pid.to(tl.int64) * per_prog
+    acc = tl.zeros([BLOCK], tl.float32)
+    for i in range(0, per_prog, BLOCK):
+        acc += tl.load(base + i + tl.arange(0, BLOCK)).to(tl.float32)
+    tl.store(out_ptr + pid, tl.sum(acc, 0))
+
+
+@triton.jit
+def _gather_kernel(t_ptr, out_ptr, mask_rows, seed, ELEMS: tl.constexpr, ROWS: tl.constexpr):
+    # ROWS pseudo-random rows of ELEMS fp16 elements per program; row numbers
+    # come from an integer hash, so no index array is read.
+    pid = tl.program_id(0)
+    h = pid.to(tl.int64) * ROWS + tl.arange(0, ROWS) + seed
+    h = (((h >> 16) ^ h) * 73244475) & 0x7FFFFFFF
+    h = (((h >> 16) ^ h) * 73244475) & 0x7FFFFFFF
+    h = (h >> 16) ^ h
+    row = h & mask_rows
+    if ELEMS == 1:
+        x = tl.load(t_ptr + row)
+        tl.store(out_ptr + pid, tl.sum(x.to(tl.float32), 0))
+    else:
+        offs = row[:, None] * ELEMS + tl.arange(0, ELEMS)[None, :]
+        x = tl.load(t_ptr + offs)
+        tl.store(out_ptr + pid, tl.sum(tl.sum(x.to(tl.float32), 1), 0))
+
+
+@triton.jit
+def _chase_kernel(nxt_ptr, pos_ptr, steps):
+    # Dependent loads: latency per hop. Each launch continues where the last
+    # stopped, so repeated launches visit new nodes.
+    p = tl.load(pos_ptr)
+    for _ in range(steps):
+        p = tl.load(nxt_ptr + p)
+    tl.store(pos_ptr, p)
+
+
+@triton.jit
+def _read_repeat_kernel(x_ptr, out_ptr, per_prog, reps, BLOCK: tl.constexpr):
+    # Each program reads its share of a small buffer reps times: L2 bandwidth.
+    pid = tl.program_id(0)
+    base = x_ptr + pid.to(tl.int64) * per_prog
+    acc = tl.zeros([BLOCK], tl.float32)
+    for _ in range(reps):
+        for i in range(0, per_prog, BLOCK):
+            # .cg: cache in L2 only, so the SM's L1 does not serve the repeats.
+            acc += tl.load(base + i + tl.arange(0, BLOCK), cache_modifier=".cg").to(tl.float32)
+    tl.store(out_ptr + pid, tl.sum(acc, 0))
+
+
+@triton.jit
+def _empty_kernel(x_ptr):
+    pid = tl.program_id(0)  # noqa: F841
+
+
+@triton.jit
+def _sparq_approx_kernel(q_ptr, i1_ptr, itau_ptr, k_ptr, out_ptr, S, chunks_per_prog,
+                         D: tl.constexpr, R: tl.constexpr, G: tl.constexpr, GP: tl.constexpr,
+                         CHUNK: tl.constexpr, TWICE: tl.constexpr):
+    # SparQ step 1 for one (sequence, KV head) pair and a range of CHUNK-position
+    # chunks: logits_hat[h, s] = q[h, i1] . K[s, i1] / tau[h] for the group's G
+    # query heads (padded to GP for the matrix unit). TWICE reads r contiguous
+    # rows of Kt [D, S]; otherwise r scattered components of each row of K [S, D].
+    pair = tl.program_id(0).to(tl.int64)
+    part = tl.program_id(1)
+    rr = tl.arange(0, R)
+    hh = tl.arange(0, GP)
+    hm = hh < G
+    i1 = tl.load(i1_ptr + pair * R + rr)
+    qs = tl.load(q_ptr + (pair * G + hh)[:, None] * D + i1[None, :], mask=hm[:, None], other=0.0)
+    itau = tl.load(itau_ptr + pair * G + hh, mask=hm, other=0.0)
+    kbase = k_ptr + pair * S * D
+    obase = out_ptr + pair * G * S
+    cc = tl.arange(0, CHUNK)
+    c0 = part * chunks_per_prog
+    for c in range(c0, c0 + chunks_per_prog):
+        s = c * CHUNK + cc
+        sm = s < S
+        if TWICE:
+            kt = tl.load(kbase + i1[:, None] * S + s[None, :], mask=sm[None, :], other=0.0)
+        else:
+            kt = tl.load(kbase + s[None, :] * D + i1[:, None], mask=sm[None, :], other=0.0)
+        acc = tl.dot(qs, kt) * itau[:, None]
+        tl.store(obase + hh[:, None] * S + s[None, :], acc.to(tl.float16), mask=hm[:, None] & sm[None, :])
+
+
+@triton.jit
+def _sparq_exact_kernel(q_ptr, i2_ptr, k_ptr, v_ptr, vmean_ptr, alpha_ptr, out_ptr, S, scale,
+                        D: tl.constexpr, KK: tl.constexpr, KB: tl.constexpr,
+                        G: tl.constexpr, GP: tl.constexpr):
+    # SparQ step 2 for one pair: gather the k selected rows of K and V, exact
+    # softmax attention for the group's G heads (online softmax over blocks of
+    # KB rows), then y = alpha*y + (1-alpha)*vmean.
+    pair = tl.program_id(0).to(tl.int64)
+    hh = tl.arange(0, GP)
+    hm = hh < G
+    dd = tl.arange(0, D)
+    qt = tl.load(q_ptr + (pair * G + hh)[:, None] * D + dd[None, :], mask=hm[:, None], other=0.0)
+    kbase = k_ptr + pair * S * D
+    vbase = v_ptr + pair * S * D
+    m_i = tl.full([GP], float("-inf"), tl.float32)
+    l_i = tl.zeros([GP], tl.float32)
+    acc = tl.zeros([GP, D], tl.float32)
+    for b in range(0, KK, KB):
+        idx = tl.load(i2_ptr + pair * KK + b + tl.arange(0, KB))
+        kb = tl.load(kbase + idx[:, None] * D + dd[None, :])
+        sc = tl.dot(qt, tl.trans(kb)) * scale
+        m_new = tl.maximum(m_i, tl.max(sc, 1))
+        p = tl.exp(sc - m_new[:, None])
+        corr = tl.exp(m_i - m_new)
+        l_i = l_i * corr + tl.sum(p, 1)
+        vb = tl.load(vbase + idx[:, None] * D + dd[None, :])
+        acc = acc * corr[:, None] + tl.dot(p.to(tl.float16), vb)
+        m_i = m_new
+    y = acc / l_i[:, None]
+    a = tl.load(alpha_ptr + pair * G + hh, mask=hm, other=1.0)
+    vm = tl.load(vmean_ptr + pair * D + dd)
+    y = a[:, None] * y + (1.0 - a[:, None]) * vm[None, :]
+    tl.store(out_ptr + (pair * G + hh)[:, None] * D + dd[None, :], y.to(tl.float16), mask=hm[:, None])
+
+
+# --------------------------------------------------------------------------
+# Attention implementations. Shapes: q [B, H, D], K and V [B, Hkv, S, D],
+# Kt [B, Hkv, D, S], vmean [B, Hkv, D] fp32. Output [B, H, D] (or a view).
+
+
+class Inputs:
+    def __init__(self, B, H, Hkv, S, D, dtype, kt=False):
+        self.B, self.H, self.Hkv, self.S, self.D = B, H, Hkv, S, D
+        self.g = H // Hkv
+        self.q = torch.randn(B, H, D, device="cuda", dtype=dtype)
+        self.K = torch.randn(B, Hkv, S, D, device="cuda", dtype=dtype)
+        self.V = torch.randn(B, Hkv, S, D, device="cuda", dtype=dtype)
+        self.vmean = torch.mean(self.V, dim=2, dtype=torch.float32)
+        self.Kt = None
+        if kt:
+            self.add_kt()
+
+    def add_kt(self):
+        if self.Kt is None:
+            self.Kt = self.K.transpose(-1, -2).contiguous()
+
+
+def dense_sdpa(x, backend):
+    from torch.nn.attention import sdpa_kernel
+
+    q4 = x.q.view(x.B, x.H, 1, x.D)
+    gqa = x.g > 1
+
+    def f():
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(q4, x.K, x.V, enable_gqa=gqa)
+
+    return f
+
+
+def dense_torch(x, stages=False):
+    # Unfused: scores = q K^T / sqrt(D) (one batched matmul), softmax, P V.
+    # The g heads of a group read the shared K and V once.
+    B, Hkv, g, S, D = x.B, x.Hkv, x.g, x.S, x.D
+    q3 = x.q.view(B * Hkv, g, D)
+    kT = x.K.view(B * Hkv, S, D).transpose(1, 2)
+    v3 = x.V.view(B * Hkv, S, D)
+    base = torch.empty(B * Hkv, g, S, device="cuda", dtype=x.q.dtype)
+    scale = 1.0 / math.sqrt(D)
+
+    def f():
+        s = torch.baddbmm(base, q3, kT, beta=0.0, alpha=scale)
+        p = torch.softmax(s, dim=-1)
+        return torch.bmm(p, v3)
+
+    if stages:
+        s0 = torch.baddbmm(base, q3, kT, beta=0.0, alpha=scale)
+        p0 = torch.softmax(s0, dim=-1)
+        return {
+            "scores": lambda: torch.baddbmm(base, q3, kT, beta=0.0, alpha=scale),
+            "softmax": lambda: torch.softmax(s0, dim=-1),
+            "weighted-sum": lambda: torch.bmm(p0, v3),
+        }
+    return f
+
+
+def _topr_and_tau(x, r):
+    B, Hkv, g, D = x.B, x.Hkv, x.g, x.D
+    qg = x.q.view(B, Hkv, g, D)
+    absq = qg.abs()
+    gs = absq.sum(2) if g > 1 else absq[:, :, 0]
+    i1 = torch.topk(gs, r, dim=-1).indices  # [B, Hkv, r]
+    sel = absq.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r))
+    tau2 = sel.sum(-1, dtype=torch.float32).mul_(D).div_(absq.sum(-1, dtype=torch.float32))
+    return qg, i1, tau2  # tau^2 [B, Hkv, g]
+
+
+def _select(lh, S, k, g):
+    # lh: approximate logits (already / tau) [B, Hkv, g, S]. Returns i2 and alpha.
+    s_hat = torch.softmax(lh, dim=-1, dtype=torch.float32)
+    rank = lh.sum(2, dtype=torch.float32) if g > 1 else lh[:, :, 0].to(torch.float32, copy=True)
+    rank[..., S - k // 4:] = float("inf")
+    i2 = torch.topk(rank, k, dim=-1).indices  # [B, Hkv, k]
+    B, Hkv = i2.shape[:2]
+    alpha = s_hat.gather(-1, i2[:, :, None, :].expand(B, Hkv, g, k)).sum(-1)  # [B, Hkv, g]
+    return i2, alpha
+
+
+def _sparq_torch_core(q, K, V, Kt, vmean, r: int, k: int, twice: bool):
+    B, Hkv, S, D = K.shape
+    H = q.shape[1]
+    g = H // Hkv
+    qg = q.view(B, Hkv, g, D)
+    absq = qg.abs()
+    gs = absq.sum(2)
+    i1 = torch.topk(gs, r, dim=-1).indices
+    sel = absq.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r))
+    tau = torch.sqrt(sel.sum(-1, dtype=torch.float32) * D / absq.sum(-1, dtype=torch.float32))
+    qsel = qg.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r))
+    if twice:
+        lh = torch.matmul(qsel, Kt.gather(2, i1[:, :, :, None].expand(B, Hkv, r, S)))
+    else:
+        lh = torch.matmul(qsel, K.gather(3, i1[:, :, None, :].expand(B, Hkv, S, r)).transpose(-1, -2))
+    lh = lh.float() / tau[..., None]
+    s_hat = torch.softmax(lh, dim=-1)
+    rank = lh.sum(2)
+    rank[..., S - k // 4:] = float("inf")
+    i2 = torch.topk(rank, k, dim=-1).indices
+    alpha = s_hat.gather(-1, i2[:, :, None, :].expand(B, Hkv, g, k)).sum(-1)
+    idx = i2[..., None].expand(B, Hkv, k, D)
+    kg, vg = K.gather(2, idx), V.gather(2, idx)
+    att = torch.softmax(torch.matmul(qg, kg.transpose(-1, -2)).float() / math.sqrt(D), dim=-1).to(q.dtype)
+    y = torch.matmul(att, vg).float()
+    a = alpha[..., None]
+    return (a * y + (1 - a) * vmean[:, :, None, :]).to(q.dtype)
+
+
+_COMPILED = {}
+
+
+def sparq_compiled(x, r, k, twice):
+    # The paper's third GPU variant: PyTorch SparQ through torch.compile
+    # (inductor fuses the element-wise work; gathers and top-k stay separate).
+    if "fn" not in _COMPILED:
+        import torch._dynamo
+
+        for knob in ("cache_size_limit", "recompile_limit"):
+            if hasattr(torch._dynamo.config, knob):
+                setattr(torch._dynamo.config, knob, 64)
+        _COMPILED["fn"] = torch.compile(_sparq_torch_core, dynamic=False)
+    fn = _COMPILED["fn"]
+    return lambda: fn(x.q, x.K, x.V, x.Kt, x.vmean, r, k, twice)
+
+
+def sparq_torch(x, r, k, twice, debug=False):
+    # The paper's PyTorch SparQ (gathers through torch.gather, materialised),
+    # eager, with GQA sharing i1 and i2 across a group.
+    B, Hkv, g, S, D = x.B, x.Hkv, x.g, x.S, x.D
+
+    def f():
+        qg, i1, tau2 = _topr_and_tau(x, r)
+        qsel = qg.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r))  # [B,Hkv,g,r]
+        if twice:
+            ksel = x.Kt.gather(2, i1[:, :, :, None].expand(B, Hkv, r, S))  # [B,Hkv,r,S]
+            lh = torch.matmul(qsel, ksel)
+        else:
+            ksel = x.K.gather(3, i1[:, :, None, :].expand(B, Hkv, S, r))  # [B,Hkv,S,r]
+            lh = torch.matmul(qsel, ksel.transpose(-1, -2))
+        lh = lh / tau2.sqrt().to(lh.dtype)[..., None]
+        i2, alpha = _select(lh, S, k, g)
+        idx = i2[..., None].expand(B, Hkv, k, D)
+        kg, vg = x.K.gather(2, idx), x.V.gather(2, idx)
+        att = torch.softmax(torch.matmul(qg, kg.transpose(-1, -2)).float() / math.sqrt(D), dim=-1).to(qg.dtype)
+        y = torch.matmul(att, vg)  # [B, Hkv, g, D]
+        a = alpha[..., None].to(y.dtype)
+        out = a * y + (1 - a) * x.vmean[:, :, None, :].to(y.dtype)
+        if debug:
+            return out.view(B, x.H, D), i2, alpha
+        return out
+
+    return f
+
+
+def sparq_triton(x, r, k, twice, split, debug=False, stages=False):
+    # Triton for the two gathers (step 1 over r components of every key,
+    # step 2 over k full rows of K and V, fused with the exact softmax and
+    # the v-mean blend); torch.topk and softmax in between, as in the paper's
+    # benchmark. split=False: one program per (sequence, KV head) pair, as the
+    # paper's gather kernel; split=True: step 1 also splits S across programs.
+    B, H, Hkv, g, S, D = x.B, x.H, x.Hkv, x.g, x.S, x.D
+    assert r >= 16 and r & (r - 1) == 0 and k >= 64 and k & (k - 1) == 0
+    pairs = B * Hkv
+    chunk = max(64, min(1024, 8192 // r))
+    nchunks = triton.cdiv(S, chunk)
+    nsplit = 1
+    if split:
+        while nsplit * 2 <= nchunks and pairs * nsplit < 4 * 132:
+            nsplit *= 2
+    cpp = triton.cdiv(nchunks, nsplit)
+    gp = max(16, triton.next_power_of_2(g))
+    kmat = x.Kt if twice else x.K
+    scale = 1.0 / math.sqrt(D)
+
+    def f():
+        qg, i1, tau2 = _topr_and_tau(x, r)
+        itau = tau2.rsqrt_()
+        lh = torch.empty(B, Hkv, g, S, device="cuda", dtype=x.q.dtype)
+        if debug:
+            lh.fill_(float("nan"))
+        _sparq_approx_kernel[(pairs, nsplit)](
+            x.q, i1, itau, kmat, lh, S, cpp,
+            D=D, R=r, G=g, GP=gp, CHUNK=chunk, TWICE=twice, num_warps=4)
+        i2, alpha = _select(lh, S, k, g)
+        out = torch.empty(B, H, D, device="cuda", dtype=x.q.dtype)
+        if debug:
+            out.fill_(float("nan"))
+        _sparq_exact_kernel[(pairs,)](
+            x.q, i2, x.K, x.V, x.vmean, alpha, out, S, scale,
+            D=D, KK=k, KB=64, G=g, GP=gp, num_warps=4)
+        if debug or stages:
+            return out, i2, alpha, lh, i1, itau
+        return out
+
+    if stages:
+        # The pipeline cut at its device-memory hand-offs, each part on the
+        # intermediates of one full run, for timing parts alone.
+        _, i2, alpha, lh, i1, itau = f()
+        out = torch.empty(B, H, D, device="cuda", dtype=x.q.dtype)
+        return {
+            "top-r": lambda: _topr_and_tau(x, r)[2].rsqrt_(),
+            "approx-scores": lambda: _sparq_approx_kernel[(pairs, nsplit)](
+                x.q, i1, itau, kmat, lh, S, cpp, D=D, R=r, G=g, GP=gp, CHUNK=chunk, TWICE=twice, num_warps=4),
+            "softmax-topk": lambda: _select(lh, S, k, g),
+            "exact+weighted-sum": lambda: _sparq_exact_kernel[(pairs,)](
+                x.q, i2, x.K, x.V, x.vmean, alpha, out, S, scale, D=D, KK=k, KB=64, G=g, GP=gp, num_warps=4),
+        }
+    return f
+
+
+def sparq_reference(x, r, k):
+    # float32 SparQ (same algorithm) for checks.
+    B, Hkv, g, S, D = x.B, x.Hkv, x.g, x.S, x.D
+    _, i1, _ = _topr_and_tau(x, r)  # the same selection (fp16 group sums)
+    qg = x.q.float().view(B, Hkv, g, D)
+    absq = qg.abs()
+    sel = absq.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r)).sum(-1)
+    tau = torch.sqrt(D * sel / absq.sum(-1))
+    qsel = qg.gather(-1, i1[:, :, None, :].expand(B, Hkv, g, r))
+    ksel = x.K.float().gather(3, i1[:, :, None, :].expand(B, Hkv, S, r))
+    lh = torch.matmul(qsel, ksel.transpose(-1, -2)) / tau[..., None]
+    return lh, i1
+
+
+def exact_given(x, i2, alpha):
+    # float32 step 2 given the selection: checks the exact-attention kernel.
+    B, Hkv, g, D = x.B, x.Hkv, x.g, x.D
+    k = i2.shape[-1]
+    qg = x.q.float().view(B, Hkv, g, D)
+    idx = i2[..., None].expand(B, Hkv, k, D)
+    kg, vg = x.K.float().gather(2, idx), x.V.float().gather(2, idx)
+    att = torch.softmax(torch.matmul(qg, kg.transpose(-1, -2)) / math.sqrt(D), dim=-1)
+    y = torch.matmul(att, vg)
+    a = alpha[..., None].float()
+    return (a * y + (1 - a) * x.vmean[:, :, None, :]).reshape(B, x.H, D)
+
+
+def dense_reference(x):
+    B, Hkv, g, S, D = x.B, x.Hkv, x.g, x.S, x.D
+    qg = x.q.float().view(B, Hkv, g, D)
+    att = torch.softmax(torch.matmul(qg, x.K.float().transpose(-1, -2)) / math.sqrt(D), dim=-1)
+    return torch.matmul(att, x.V.float()).reshape(B, x.H, D)
+
+
+def relerr(a, ref):
+    a = a.float().reshape(-1)
+    ref = ref.float().reshape(-1)
+    if not torch.isfinite(a).all():
+        return float("nan")
+    return float((a - ref).norm() / ref.norm())
+
+
+# --------------------------------------------------------------------------
+# Timing
+
+
+def _capture(run):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        run()
+        run()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        run()
+    torch.cuda.synchronize()
+    return g
+
+
+def time_pass(run, calls, graph=False, target_s=0.04, min_n=5, max_n=40, warm=2):
+    """Median seconds per call of run(), which makes `calls` calls."""
+    g = None
+    if graph:
+        g = _capture(run)
+        fn = g.replay
+    else:
+        fn = run
+    for _ in range(warm):
+        fn()
+    torch.cuda.synchronize()
+    e0 = torch.cuda.Event(enable_timing=True)
+    e1 = torch.cuda.Event(enable_timing=True)
+    e0.record()
+    fn()
+    e1.record()
+    e1.synchronize()
+    t = e0.elapsed_time(e1) / 1e3
+    n = int(min(max_n, max(min_n, target_s / max(t, 1e-7))))
+    st = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    en = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    for i in range(n):
+        st[i].record()
+        fn()
+        en[i].record()
+    torch.cuda.synchronize()
+    ts = [a.elapsed_time(b) / 1e3 / calls for a, b in zip(st, en)]
+    del g
+    return statistics.median(ts), min(ts), max(ts), n
+
+
+def n_sets(set_bytes, rotate_bytes, max_sets=32):
+    return int(max(1, min(max_sets, math.ceil(rotate_bytes / max(set_bytes, 1)))))
+
+
+# --------------------------------------------------------------------------
+# Machine facts
+
+
+def facts(args):
+    p = torch.cuda.get_device_properties(0)
+    f = {
+        "gpu": p.name,
+        "sms": p.multi_processor_count,
+        "l2_bytes": getattr(p, "L2_cache_size", "?"),
+        "memory_bytes": p.total_memory,
+        "compute_capability": f"{p.major}.{p.minor}",
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "triton": triton.__version__,
+        "python": sys.version.split()[0],
+    }
+    try:
+        import cupy
+
+        f["cupy"] = cupy.__version__
+    except Exception:
+        f["cupy"] = "absent"
+    q = ("name,driver_version,clocks.max.sm,clocks.max.mem,clocks.sm,clocks.mem,"
+         "clocks.applications.graphics,power.limit,pstate,temperature.gpu,vbios_version,"
+         "memory.total,pci.bus_id,persistence_mode,compute_mode")
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+        f["nvidia_smi"] = f"{q} = {out}"
+    except Exception as e:  # noqa: BLE001
+        f["nvidia_smi"] = f"failed: {e}"
+    try:
+        f["uname"] = os.uname().release
+    except Exception:
+        pass
+    return f
+
+
+def catalog_name(gpu):
+    n = gpu.lower()
+    if "h100" in n:
+        return "h100-pcie" if "pcie" in n else "h100-sxm"
+    if "h200" in n:
+        return "h200"
+    if "a100" in n:
+        return "a100-80gb" if "80" in n else "a100-40gb"
+    return n.replace(" ", "-")
+
+
+def smi_clocks():
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem,power.draw,temperature.gpu",
+                               "--format=csv,noheader"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception as e:  # noqa: BLE001
+        return f"failed: {e}"
+
+
+# --------------------------------------------------------------------------
+# Microbenchmarks
+
+MICRO_HEADER = ["bench", "case", "mode", "bytes", "seconds", "gbps", "seconds_min", "seconds_max", "samples"]
+
+
+class Micro:
+    def __init__(self, path):
+        self.f = open(path, "a", newline="")
+        self.w = csv.writer(self.f)
+
+    def row(self, bench, case, mode, nbytes, t):
+        med, lo, hi, n = t
+        gbps = nbytes / med / 1e9 if nbytes else ""
+        self.w.writerow([bench, case, mode, int(nbytes), f"{med:.6e}", f"{gbps:.2f}" if gbps != "" else "",
+                         f"{lo:.6e}", f"{hi:.6e}", n])
+        self.f.flush()
+        log(f"  {bench:14s} {case:38s} {mode:6s} {med * 1e6:11.2f} us" + (f"  {gbps:8.1f} GB/s" if gbps != "" else ""))
+
+
+def micro_bandwidth(m, quick):
+    log("micro: copy and read against size")
+    sizes = [1 << s for s in ([20, 24, 26, 30] if quick else range(20, 33))]
+    for size in sizes:
+        n = size // 2
+        src = torch.randn(n, device="cuda", dtype=torch.float16)
+        dst = torch.empty_like(src)
+        m.row("copy", f"size={size}", "eager", 2 * size, time_pass(lambda: dst.copy_(src), 1))
+        BLOCK = 8192
+        grid = triton.cdiv(n, BLOCK)
+        part = torch.empty(grid, device="cuda", dtype=torch.float32)
+        m.row("read", f"size={size}", "eager", size,
+              time_pass(lambda: _read_kernel[(grid,)](src, part, n, BLOCK=BLOCK, num_warps=8), 1))
+        if size <= (1 << 26) or size == (1 << 30):
+            # GPU-side time per launch, 10 launches per replayed graph: the
+            # fixed cost per kernel without CPU dispatch (small sizes: L2-resident).
+            def copies():
+                for _ in range(10):
+                    dst.copy_(src)
+
+            def reads():
+                for _ in range(10):
+                    _read_kernel[(grid,)](src, part, n, BLOCK=BLOCK, num_warps=8)
+
+            m.row("copy", f"size={size}", "graph", 2 * size, time_pass(copies, 10, graph=True))
+            m.row("read", f"size={size}", "graph", size, time_pass(reads, 10, graph=True))
+        if size == 1 << 30:
+            m.row("read_torch_sum", f"size={size}", "eager", size, time_pass(lambda: src.sum(dtype=torch.float32), 1))
+        del src, dst, part
+    torch.cuda.empty_cache()
+    log("clocks after bandwidth:", smi_clocks())
+
+    log("micro: read bandwidth against the number of programs (Little's law)")
+    total = 1 << 29  # 1 GiB of fp16
+    buf = torch.randn(total, device="cuda", dtype=torch.float16)
+    progs = [1, 8, 32, 132, 528, 2112] if quick else [1, 2, 4, 8, 16, 32, 66, 132, 264, 528, 1056, 2112, 4224, 8448]
+    for block, warps in ((2048, 8), (8192, 8), (8192, 4)):
+        for P in progs:
+            per = min(total // P, 32 << 20) // block * block  # at most 64 MiB per program
+            out = torch.empty(P, device="cuda", dtype=torch.float32)
+            nb = P * per * 2
+            m.row("read_programs", f"programs={P};block={block};warps={warps};bytes_per_iter={block * 2}", "eager", nb,
+                  time_pass(lambda: _read_prog_kernel[(P,)](buf, out, per, BLOCK=block, num_warps=warps), 1))
+    del buf
+    torch.cuda.empty_cache()
+
+    log("micro: L2-resident read bandwidth against footprint")
+    for mb in ([16] if quick else [2, 4, 8, 16, 24, 32, 40, 48, 64, 128, 1024]):
+        n = mb << 19  # fp16 elements
+        buf = torch.randn(n, device="cuda", dtype=torch.float16)
+        P, block = 1056, 1024
+        per = max(block, n // P // block * block)
+        P = n // per
+        reps = max(1, int(4e9 // (P * per * 2)))
+        out = torch.empty(P, device="cuda", dtype=torch.float32)
+        m.row("read_l2", f"footprint={mb << 20};programs={P};reps={reps}", "eager", P * per * 2 * reps,
+              time_pass(lambda: _read_repeat_kernel[(P,)](buf, out, per, reps, BLOCK=block, num_warps=4), 1,
+                        min_n=3, max_n=10))
+        del buf
+    torch.cuda.empty_cache()
+
+    log("micro: random row gathers against row size")
+    table_elems = 1 << 30  # 2 GiB fp16 table
+    table = torch.randn(table_elems, device="cuda", dtype=torch.float16)
+    nidx = 1 << 22 if quick else 1 << 24
+    for rb in [2, 4, 8, 16, 32, 64, 128, 256, 512]:
+        elems = rb // 2
+        rows = max(32, 8192 // elems) if elems > 1 else 4096
+        nrows = table_elems // elems
+        grid = nidx // rows
+        out = torch.empty(grid, device="cuda", dtype=torch.float32)
+        seed = [0]
+
+        def run():
+            seed[0] += 1
+            _gather_kernel[(grid,)](table, out, nrows - 1, seed[0] * 7919, ELEMS=elems, ROWS=rows, num_warps=4)
+
+        t = time_pass(run, 1)
+        m.row("gather", f"row_bytes={rb};rows={nidx};sectors32={nidx * max(1, math.ceil(rb / 32))}", "eager",
+              nidx * rb, t)
+    del table
+    torch.cuda.empty_cache()
+
+
+def micro_latency(m, quick):
+    log("micro: pointer-chase latency")
+    for size in [1 << 18, 1 << 23, 1 << 25, 1 << 28, 1 << 31]:
+        nodes = size // 256
+        stride = 32  # int64 elements = 256 B between nodes
+        perm = torch.randperm(nodes, device="cuda")
+        nxt = torch.zeros(nodes * stride, device="cuda", dtype=torch.int64)
+        nxt[perm * stride] = torch.roll(perm, -1) * stride
+        pos = (perm[:1] * stride).clone()
+        res = {}
+        for steps in (2000, 6000):
+            res[steps] = time_pass(lambda: _chase_kernel[(1,)](nxt, pos, steps, num_warps=1), 1,
+                                   min_n=3, max_n=5, warm=1)
+        per = (res[6000][0] - res[2000][0]) / 4000
+        m.row("chase", f"footprint={size};hop_stride=256", "eager", 0, (per, per, per, 1))
+        del nxt, perm
+    torch.cuda.empty_cache()
+
+
+def micro_launch(m, quick):
+    log("micro: launch overhead")
+    N = 2000 if quick else 5000
+    x = torch.randn(1, device="cuda")
+
+    def triton_empty():
+        for _ in range(N):
+            _empty_kernel[(1,)](x)
+
+    m.row("launch", "triton_empty_back_to_back", "eager", 0, time_pass(triton_empty, N, min_n=3, max_n=5))
+
+    def torch_add():
+        for _ in range(N):
+            x.add_(1.0)
+
+    m.row("launch", "torch_add1_back_to_back", "eager", 0, time_pass(torch_add, N, min_n=3, max_n=5))
+    Ng = 1000
+
+    def torch_add_g():
+        for _ in range(Ng):
+            x.add_(1.0)
+
+    m.row("launch", "torch_add1_graph_node", "graph", 0, time_pass(torch_add_g, Ng, graph=True, min_n=5, max_n=10))
+
+    def host_sync(f, n=500):
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            f()
+            torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts), min(ts), max(ts), n
+
+    torch.cuda.synchronize()
+    m.row("launch_sync", "torch_add1_then_synchronize", "host", 0, host_sync(lambda: x.add_(1.0)))
+    m.row("launch_sync", "triton_empty_then_synchronize", "host", 0, host_sync(lambda: _empty_kernel[(1,)](x)))
+    m.row("launch_sync", "synchronize_only", "host", 0, host_sync(lambda: None))
+    try:
+        import cupy as cp
+
+        ker = cp.RawKernel(r'extern "C" __global__ void e() {}', "e")
+        ker((1,), (1,), ())
+        cp.cuda.Device().synchronize()
+        Nc = 20000
+        ts = []
+        for _ in range(5):
+            s, e = cp.cuda.Event(), cp.cuda.Event()
+            s.record()
+            for _ in range(Nc):
+                ker((1,), (1,), ())
+            e.record()
+            e.synchronize()
+            ts.append(cp.cuda.get_elapsed_time(s, e) / 1e3 / Nc)
+        m.row("launch", "cupy_rawkernel_empty_back_to_back", "eager", 0,
+              (statistics.median(ts), min(ts), max(ts), len(ts)))
+        ts = []
+        for _ in range(500):
+            t0 = time.perf_counter()
+            ker((1,), (1,), ())
+            cp.cuda.Device().synchronize()
+            ts.append(time.perf_counter() - t0)
+        m.row("launch_sync", "cupy_rawkernel_empty_then_synchronize", "host", 0,
+              (statistics.median(ts), min(ts), max(ts), len(ts)))
+    except Exception as e:  # noqa: BLE001
+        log("cupy launch benchmark skipped:", repr(e))
+
+
+def micro_topk_softmax(m, quick, rotate_bytes):
+    log("micro: torch.topk and softmax over SparQ's sizes")
+    rows_list = [32, 512] if quick else [32, 128, 512, 2048]
+    # top-r over the head dimension (fp16 |q|, D = 128)
+    for rows in rows_list:
+        for r in ([32] if quick else [16, 32, 64]):
+            ns = n_sets(rows * 128 * 2, rotate_bytes)
+            xs = [torch.randn(rows, 128, device="cuda", dtype=torch.float16) for _ in range(ns)]
+
+            def run():
+                for x in xs:
+                    torch.topk(x, r, dim=-1)
+
+            for graph in (False, True):
+                m.row("topk_d", f"rows={rows};cols=128;k={r};dtype=fp16", "graph" if graph else "eager",
+                      rows * 128 * 2, time_pass(run, ns, graph=graph))
+    for rows in rows_list:
+        for S in ([4096, 32768] if quick else [1024, 4096, 16384, 65536, 131072]):
+            if rows * S * 4 > (1 << 30):
+                continue
+            ns = n_sets(rows * S * 4, rotate_bytes)
+            xs = [torch.randn(rows, S, device="cuda", dtype=torch.float32) for _ in range(ns)]
+            xh = [torch.randn(rows, S, device="cuda", dtype=torch.float16) for _ in range(ns)]
+            ks = [128] if (quick or S != 16384) else [64, 128, 256, 512]
+            for k in ks:
+                def run():
+                    for x in xs:
+                        torch.topk(x, k, dim=-1)
+
+                for graph in (False, True):
+                    m.row("topk_s", f"rows={rows};cols={S};k={k};dtype=fp32", "graph" if graph else "eager",
+                          rows * S * 4, time_pass(run, ns, graph=graph))
+
+            def sm():
+                for x in xh:
+                    torch.softmax(x, dim=-1, dtype=torch.float32)
+
+            for graph in (False, True):
+                m.row("softmax", f"rows={rows};cols={S};in=fp16;out=fp32", "graph" if graph else "eager",
+                      rows * S * 6, time_pass(sm, ns, graph=graph))
+            del xs, xh
+    torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------
+# Attention measurements
+
+HEADER = ["device", "method", "impl", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "k_layout",
+          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets"]
+
+
+class Results:
+    def __init__(self, path, device):
+        self.f = open(path, "a", newline="")
+        self.w = csv.writer(self.f)
+        self.device = device
+        self.rows = []
+
+    def add(self, method, impl, x, r, k, layout, variant, t, sets):
+        med, lo, hi, n = t
+        row = [self.device, method, impl, x.B, x.H, x.Hkv, x.D, x.S, r or "", k or "", layout or "", "fp16",
+               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets]
+        self.w.writerow(row)
+        self.f.flush()
+        self.rows.append(row)
+        kv = 2 * x.B * x.Hkv * x.S * x.D * 2
+        extra = f" kv-bw {kv / med / 1e12:5.2f} TB/s" if method == "dense" else ""
+        log(f"  {method:5s} {variant:22s} B={x.B:<3d} H={x.H}/{x.Hkv} S={x.S:<6d} "
+            f"{'' if r is None else f'r={r} k={k} {layout}':20s} {med * 1e6:10.1f} us{extra}")
+
+
+BROKEN = {}
+CHECK_COMPILE = set()
+
+
+def attempt(name, fn):
+    """Run fn, logging and remembering failures by name so a broken variant is
+    not retried on every shape."""
+    if name in BROKEN:
+        return None
+    try:
+        return fn()
+    except torch.cuda.OutOfMemoryError as e:
+        log(f"  {name}: out of memory ({str(e).splitlines()[0][:120]})")
+        torch.cuda.empty_cache()
+        return None
+    except Exception as e:  # noqa: BLE001
+        msg = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        log(f"  {name}: FAILED {msg}")
+        LOG.write(traceback.format_exc() + "\n")
+        BROKEN[name] = msg
+        torch.cuda.empty_cache()
+        return None
+
+
+def check_all(res_log):
+    """Correctness of every implementation on fresh random inputs, against
+    float32 references (METHOD.md). Returns {variant: error}."""
+    from torch.nn.attention import SDPBackend
+
+    out = {}
+    torch.manual_seed(1234)
+    for (H, Hkv) in ((8, 8), (8, 2)):
+        x = Inputs(2, H, Hkv, 2048, 128, torch.float16, kt=True)
+        ref = dense_reference(x)
+        for name, be in (("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION),
+                         ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa-math", SDPBackend.MATH)):
+            def c(be=be):
+                y = dense_sdpa(x, be)()
+                return relerr(y.reshape(x.B, x.H, x.D), ref)
+            e = attempt(f"check {name} g={H // Hkv}", c)
+            out[f"{name} g={H // Hkv}"] = e
+        e = attempt("check torch-matmul", lambda: relerr(dense_torch(x)().reshape(x.B, x.H, x.D), ref))
+        out[f"torch-matmul g={H // Hkv}"] = e
+        r, k = 32, 128
+        lh_ref, i1_ref = sparq_reference(x, r, k)
+        for twice in (True, False):
+            lay = "twice" if twice else "once"
+            for split in (False, True):
+                name = f"triton{'-split' if split else ''} {lay} g={H // Hkv}"
+
+                def c(twice=twice, split=split):
+                    y, i2, alpha, lh, i1, _ = sparq_triton(x, r, k, twice, split, debug=True)()
+                    same_i1 = bool((torch.sort(i1, -1).values == torch.sort(i1_ref, -1).values).all())
+                    e_lh = relerr(lh, lh_ref)
+                    e_y = relerr(y, exact_given(x, i2, alpha))
+                    return max(e_lh, e_y) if same_i1 else float("inf")
+                out[name] = attempt("check " + name, c)
+
+            def c2(twice=twice):
+                y, i2, alpha = sparq_torch(x, r, k, twice, debug=True)()
+                return relerr(y, exact_given(x, i2, alpha))
+            out[f"torch-gather {lay} g={H // Hkv}"] = attempt(f"check torch-gather {lay}", c2)
+        # The two SparQ implementations against each other (selection ties may
+        # differ: loose bound).
+        def c3():
+            a = sparq_triton(x, r, k, True, False)()
+            b = sparq_torch(x, r, k, True)().reshape(x.B, x.H, x.D)
+            return relerr(a, b)
+        out[f"triton vs torch-gather g={H // Hkv}"] = attempt("check triton vs torch", c3)
+        if H == Hkv and "compile" in CHECK_COMPILE:
+            def c4():
+                a = sparq_compiled(x, r, k, True)()
+                b = sparq_torch(x, r, k, True)().reshape(x.B, x.H, x.D)
+                return relerr(a.reshape(x.B, x.H, x.D), b)
+            out[f"torch-compile vs torch-gather g={H // Hkv}"] = attempt("check torch-compile", c4)
+        del x
+    for kname, e in out.items():
+        ok = e is not None and e == e and e < (5e-2 if "vs" in kname else 1e-2)
+        res_log.append(f"# check {kname}: rel L2 error {e if e is None else f'{e:.2e}'} {'ok' if ok else 'FAILED'}")
+        log(f"check {kname:36s} {e if e is None else f'{e:.2e}'} {'ok' if ok else 'FAILED'}")
+    torch.cuda.empty_cache()
+    return out
+
+
+def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_variants=None, layouts=("twice", "once")):
+    from torch.nn.attention import SDPBackend
+
+    kv = B * Hkv * S * D * 2  # one of K, V, Kt
+    if 3 * kv > args.max_kv_bytes:
+        if 2 * kv > args.max_kv_bytes:
+            log(f"skip B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+            return
+    ns = n_sets(3 * kv, args.rotate_bytes)
+    torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+    xs = [Inputs(B, H, Hkv, S, D, torch.float16) for _ in range(ns)]
+    x0 = xs[0]
+
+    def timed(method, impl, variant, mk, r=None, k=None, layout=None):
+        fns = [mk(x) for x in xs]
+
+        def run():
+            for f in fns:
+                f()
+
+        for graph in (False, True):
+            vname = variant + ("+graph" if graph else "")
+            t = attempt(f"{vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
+                        lambda: time_pass(run, len(fns), graph=graph))
+            if t is not None:
+                res.add(method, impl, x0, r, k, layout, vname, t, len(fns))
+
+    if dense:
+        for name, be in (("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION),
+                         ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa-math", SDPBackend.MATH)):
+            if name == "sdpa-math" and 2 * kv > (8 << 30):
+                continue
+            if name == "sdpa-efficient" and H != Hkv:
+                continue  # no GQA support in this backend (it raises)  # math materialises repeated K/V for GQA and fp32 scores: slow, skip large
+            timed("dense", "unfused" if name == "sdpa-math" else "fused", name, lambda x, be=be: dense_sdpa(x, be))
+        timed("dense", "unfused", "torch-matmul", dense_torch)
+    variants = sparq_variants or ["torch-gather", "triton", "triton-split"]
+    for layout in layouts:
+        twice = layout == "twice"
+        if twice:
+            if 3 * kv > args.max_kv_bytes:
+                log(f"skip K-twice at B={B} H={H}/{Hkv} S={S}: K+V+Kt {3 * kv / 1e9:.1f} GB over --max-kv-bytes")
+                continue
+            for x in xs:
+                x.add_kt()
+        for (r, k) in pairs_rk:
+            for v in variants:
+                if v == "torch-gather":
+                    mk = lambda x, r=r, k=k: sparq_torch(x, r, k, twice)  # noqa: E731
+                elif v == "torch-compile":
+                    mk = lambda x, r=r, k=k: sparq_compiled(x, r, k, twice)  # noqa: E731
+                else:
+                    mk = lambda x, r=r, k=k, sp=(v == "triton-split"): sparq_triton(x, r, k, twice, sp)  # noqa: E731
+                timed("sparq", "unfused", v, mk, r, k, layout)
+    del xs, x0
+    torch.cuda.empty_cache()
+
+
+def measure_stages(m, shapes, args):
+    """Each stage of the Triton SparQ pipeline and of the unfused dense
+    kernel timed alone (CUDA graph, rotating sets), to compare with bwsim's
+    per-stage predictions."""
+    for (B, H, Hkv, S) in shapes:
+        kv = B * Hkv * S * 128 * 2
+        if 3 * kv > args.max_kv_bytes:
+            continue
+        ns = n_sets(3 * kv, args.rotate_bytes)
+        torch.manual_seed(B * 7 + S)
+        xs = [Inputs(B, H, Hkv, S, 128, torch.float16, kt=True) for _ in range(ns)]
+        groups = [("dense torch-matmul", [dense_torch(x, stages=True) for x in xs])]
+        for twice in (True, False):
+            for split in (False, True):
+                lay = "twice" if twice else "once"
+                groups.append((f"sparq triton{'-split' if split else ''} {lay}",
+                               [sparq_triton(x, 32, 128, twice, split, stages=True) for x in xs]))
+        for name, dicts in groups:
+            for st in dicts[0]:
+                def run(st=st, dicts=dicts):
+                    for d in dicts:
+                        d[st]()
+                t = attempt(f"stage {name} {st}", lambda: time_pass(run, len(dicts), graph=True))
+                if t is not None:
+                    m.row("stage", f"{name};B={B};H={H};Hkv={Hkv};S={S};r=32;k=128;stage={st}", "graph", 0, t)
+        del xs, groups
+        torch.cuda.empty_cache()
+
+
+def main():
+    global LOG
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--quick", action="store_true", help="a small smoke pass")
+    ap.add_argument("--budget-s", type=float, default=480, help="stop starting new shapes after this many seconds")
+    ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
+    ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
+    ap.add_argument("--skip-micro", action="store_true")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,check,rk,grid,stages,compile")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    LOG = open(os.path.join(args.out, "log.txt"), "a")
+    parts = set(args.only.split(",")) if args.only else {"micro", "check", "grid", "rk", "stages", "compile"}
+    if args.skip_micro:
+        parts.discard("micro")
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    f = facts(args)
+    device = catalog_name(f["gpu"])
+    cmd = "python3 " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    head = [f"# bwsim GPU measurements (validation/measure.py); device {device} = {f['gpu']}",
+            f"# command: {cmd}",
+            f"# date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"]
+    head += [f"# {k}: {v}" for k, v in f.items()]
+    for line in head:
+        log(line)
+
+    mpath = os.path.join(args.out, "micro.csv")
+    rpath = os.path.join(args.out, "measured.csv")
+    for path, hdr in ((mpath, MICRO_HEADER), (rpath, HEADER)):
+        with open(path, "w", newline="") as fh:
+            for line in head:
+                fh.write(line + "\n")
+            if path == rpath:
+                fh.write("# seconds: median per call (CUDA events around a pass over `sets` rotating input sets, / sets);"
+                         " '+graph' variants replay the pass as a CUDA graph; the others are eager PyTorch\n")
+            csv.writer(fh).writerow(hdr)
+    m = Micro(mpath)
+    res = Results(rpath, device)
+
+    if "compile" in parts:
+        CHECK_COMPILE.add("compile")
+    if "check" in parts:
+        checks = []
+        check_all(checks)
+        with open(rpath, "a") as fh:
+            for c in checks:
+                fh.write(c + "\n")
+    if "micro" in parts:
+        for fn in (micro_launch, micro_bandwidth, micro_latency):
+            attempt(fn.__name__, lambda fn=fn: fn(m, args.quick))
+        attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
+
+    D = 128
+    if "rk" in parts and not args.quick:
+        # The paper's r x k grid: A100 batch 64, S = 16384, MHA.
+        pairs = [(r, k) for r in (16, 32, 64) for k in (64, 128, 256, 512)]
+        if time.time() - T0 <= args.budget_s:
+            log("r x k grid, B=64 S=16384 MHA")
+            attempt("rk grid", lambda: measure_shape(res, 64, 32, 32, 16384, D, pairs, args, dense=False,
+                                                     sparq_variants=["triton", "torch-gather"], layouts=("twice",)))
+        else:
+            log("budget reached: r x k grid skipped")
+    if "grid" in parts:
+        if args.quick:
+            batches, seqs = [1, 16], [4096]
+        else:
+            batches, seqs = [1, 4, 16, 64], [1024, 4096, 16384, 32768, 131072]
+        shapes = [(B, H, Hkv, S) for (H, Hkv) in ((32, 32), (32, 8)) for S in seqs for B in batches]
+        # The paper's shape first, then by size, so a budget stop keeps the small ones.
+        shapes.sort(key=lambda s: (s != (64, 32, 32, 4096), s[0] * s[2] * s[3]))
+        for (B, H, Hkv, S) in shapes:
+            if time.time() - T0 > args.budget_s:
+                log(f"budget reached: stopping before B={B} H={H}/{Hkv} S={S}")
+                break
+            log(f"shape B={B} H={H}/{Hkv} S={S}")
+            attempt(f"shape B={B} H={H}/{Hkv} S={S}",
+                    lambda: measure_shape(res, B, H, Hkv, S, D, [(32, 128)], args))
+    if "stages" in parts:
+        st_shapes = [(1, 32, 32, 4096), (1, 32, 32, 32768), (16, 32, 32, 4096), (16, 32, 32, 32768),
+                     (64, 32, 32, 4096), (4, 32, 8, 131072), (64, 32, 8, 16384)]
+        if args.quick:
+            st_shapes = [(16, 32, 32, 4096)]
+        log("stages")
+        attempt("stages", lambda: measure_stages(m, st_shapes, args))
+    if "compile" in parts:
+        c_shapes = [(64, 32, 32, 4096), (1, 32, 32, 16384), (16, 32, 32, 16384), (4, 32, 8, 32768)]
+        if args.quick:
+            c_shapes = c_shapes[:1]
+        for (B, H, Hkv, S) in c_shapes:
+            if time.time() - T0 > args.budget_s + 120:
+                log("budget reached: torch.compile shapes skipped")
+                break
+            log(f"torch.compile B={B} H={H}/{Hkv} S={S}")
+            attempt(f"compile B={B} S={S}", lambda: measure_shape(res, B, H, Hkv, S, D, [(32, 128)], args, dense=False,
+                                                                  sparq_variants=["torch-compile"], layouts=("twice",)))
+    log("clocks at end:", smi_clocks())
+    log(f"done: {len(res.rows)} attention rows; broken variants: {BROKEN}")
+    log(f"total {time.time() - T0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
