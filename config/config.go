@@ -41,6 +41,7 @@
 //	        granularity_bytes: 32         # smallest transfer
 //	        latency_seconds: 375e-9
 //	        transfer_overhead_seconds: 0  # optional: fixed cost per stage using the level
+//	        dma: false                    # optional: a copy engine drives transfers (no Little's-law limit)
 //	        source: "where the figures come from"
 //	      l2: {...}
 //	      smem: {...}

@@ -62,6 +62,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		w(4, "achievable_bandwidth: %s", num(l.AchievableBandwidth))
 		w(4, "granularity_bytes: %d", l.GranularityBytes)
 		w(4, "latency_seconds: %s", num(l.LatencySeconds))
+		if l.DMA {
+			w(4, "dma: true")
+		}
 		if l.TransferOverheadSeconds != 0 {
 			w(4, "transfer_overhead_seconds: %s", num(l.TransferOverheadSeconds))
 		}

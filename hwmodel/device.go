@@ -59,6 +59,11 @@ type MemoryLevel struct {
 	// IPU streaming-memory copy). It is 0 for hardware-managed levels, whose
 	// per-access cost is LatencySeconds.
 	TransferOverheadSeconds float64 `mapstructure:"transfer_overhead_seconds" json:"transfer_overhead_seconds"`
+	// DMA marks a level whose transfers a copy engine drives (an IPU's
+	// streaming memory, copied by the exchange and gateway): the bytes the
+	// work units keep in flight do not limit its bandwidth, so Little's law
+	// on work units does not apply to it.
+	DMA bool `mapstructure:"dma" json:"dma,omitempty"`
 	// Source says where the figures come from.
 	Source string `mapstructure:"source" json:"source"`
 }

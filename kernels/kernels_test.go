@@ -405,8 +405,10 @@ func TestKOnceTraceIsScattered(t *testing.T) {
 			if x.Read.Moved < 1024*32 || x.Read.Moved > 1024*256 {
 				t.Errorf("moved %d bytes, outside [1 sector, 8 sectors] per row", x.Read.Moved)
 			}
-			if x.Read.MovedNoReuse != 32*1024*32 {
-				t.Errorf("moved without reuse %d, want one sector per component per row = %d", x.Read.MovedNoReuse, 32*1024*32)
+			// A row's components are fetched together: without a cache
+			// holding all of K, each row still pays each sector once.
+			if x.Read.MovedNoReuse != x.Read.Moved {
+				t.Errorf("moved without reuse %d, want the per-row union %d", x.Read.MovedNoReuse, x.Read.Moved)
 			}
 		}
 	}

@@ -309,7 +309,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	for _, n := range names {
 		lt, lvl := byLevel[n], levelOf[n]
 		bw := lvl.AchievableBandwidth
-		if lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0 {
+		if !lvl.DMA && lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0 {
 			little := active * cu.InflightBytesPerWorkUnit / lvl.LatencySeconds
 			if little < bw {
 				bw, lt.ConcurrencyLimited = little, true

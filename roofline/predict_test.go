@@ -238,3 +238,29 @@ func TestParsePlacement(t *testing.T) {
 		}
 	}
 }
+
+// A copy engine drives an IPU's streaming memory: few work units still reach
+// its achievable bandwidth, and each stage pays the copy's set-up cost.
+func TestDMALevelIgnoresWorkUnitConcurrency(t *testing.T) {
+	ipu := testIPU()
+	st := ipu.Levels["streaming"]
+	st.DMA = true
+	st.TransferOverheadSeconds = 1e-4
+	ipu.Levels["streaming"] = st
+	ipu.Concurrency.InflightBytesPerWorkUnit = 16 // tile loads: would cap streaming far below 7 GB/s
+	tr := trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024},
+		kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused})
+	p, err := Predict(tr, ipu, Options{Placement: map[traces.Role]string{traces.RoleKVCache: "streaming"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Stages[0]
+	for _, l := range s.Levels {
+		if l.Level == "streaming" && (l.ConcurrencyLimited || l.Bandwidth != 7e9) {
+			t.Errorf("streaming at %.3g B/s, limited=%v: want the achievable 7 GB/s", l.Bandwidth, l.ConcurrencyLimited)
+		}
+	}
+	if want := 1e-4 + 1e-6; math.Abs(s.OverheadSeconds-want) > 1e-15 {
+		t.Errorf("overhead %.4g s, want copy set-up + sync = %.4g", s.OverheadSeconds, want)
+	}
+}

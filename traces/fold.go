@@ -85,15 +85,23 @@ type span struct{ lo, hi int64 }
 var expandLimit int64 = 1 << 22
 
 // foldExtents folds extents of one tensor and direction.
+//
+// Strided series that walk the same rows (same stride, count and first row,
+// each run inside one row) describe one gather: a kernel takes a row's runs
+// together (one program loads the r components of a key at once), so a
+// granule shared by runs of the same row is fetched once even when nothing
+// holds the stage's whole footprint. MovedNoReuse therefore counts, for such
+// series, the union of granules within each row, once per row.
 func foldExtents(xs []Extent, g int64) Traffic {
 	var tr Traffic
 	var runs int64
 	for _, e := range xs {
 		runs += e.Repeats()
 	}
+	expand := runs <= expandLimit
 	var spans []span
 	type seriesKey struct{ stride, count, row int64 }
-	periodic := map[seriesKey][]span{}
+	rows := map[seriesKey][]span{}
 	var keys []seriesKey
 	for _, e := range xs {
 		tr.Requested += e.Bytes()
@@ -105,34 +113,35 @@ func foldExtents(xs []Extent, g int64) Traffic {
 			continue
 		}
 		inRow := e.Offset % e.Stride
-		if runs > expandLimit && e.Stride%g == 0 && inRow+e.Length <= e.Stride {
-			// Every repeat touches the same granules of its own row: fold
-			// one row and multiply. Series with the same rows share them.
-			tr.MovedNoReuse += (last - first + 1) * g * r
+		periodic := e.Stride%g == 0 && inRow+e.Length <= e.Stride
+		if periodic {
 			k := seriesKey{e.Stride, r, e.Offset - inRow}
-			if _, ok := periodic[k]; !ok {
+			if _, ok := rows[k]; !ok {
 				keys = append(keys, k)
 			}
-			periodic[k] = append(periodic[k], span{inRow / g, (inRow + e.Length - 1) / g})
-			continue
+			rows[k] = append(rows[k], span{inRow / g, (inRow + e.Length - 1) / g})
+		} else {
+			tr.MovedNoReuse += (last - first + 1) * g * r
 		}
-		if runs > expandLimit {
-			// No period to exploit: count without reuse (an upper bound).
-			n := (last - first + 1) * r
-			tr.MovedNoReuse += n * g
-			tr.Moved += n * g
-			continue
-		}
-		for j := range r {
-			off := e.Offset + j*e.Stride
-			lo, hi := off/g, (off+e.Length-1)/g
-			tr.MovedNoReuse += (hi - lo + 1) * g
-			spans = append(spans, span{lo, hi})
+		switch {
+		case expand:
+			for j := range r {
+				off := e.Offset + j*e.Stride
+				spans = append(spans, span{off / g, (off + e.Length - 1) / g})
+			}
+		case !periodic:
+			// Too many runs to expand and no period to exploit: count
+			// them without reuse (an upper bound).
+			tr.Moved += (last - first + 1) * g * r
 		}
 	}
 	tr.Moved += unionGranules(spans) * g
 	for _, k := range keys {
-		tr.Moved += unionGranules(periodic[k]) * g * k.count
+		perRow := unionGranules(rows[k]) * g * k.count
+		tr.MovedNoReuse += perRow
+		if !expand {
+			tr.Moved += perRow
+		}
 	}
 	return tr
 }
