@@ -76,7 +76,11 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		w(2, "compute:")
 	}
 	for _, c := range d.Compute {
-		w(3, "- {unit: %s, dtype: %s, ops_per_second: %s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), str(c.Source))
+		floor := ""
+		if c.FloorSeconds != 0 {
+			floor = ", floor_seconds: " + num(c.FloorSeconds)
+		}
+		w(3, "- {unit: %s, dtype: %s, ops_per_second: %s%s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), floor, str(c.Source))
 	}
 	w(2, "overheads:")
 	w(3, "launch_seconds: %s", num(d.Overheads.LaunchSeconds))

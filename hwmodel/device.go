@@ -70,14 +70,19 @@ type MemoryLevel struct {
 
 // Compute is one peak arithmetic rate.
 type Compute struct {
-	// Unit is "vector", "matrix" or "special" (exponentials and other
-	// transcendental functions).
+	// Unit is "vector", "matrix", "special" (exponentials and other
+	// transcendental functions) or "topk" (a selection primitive such as
+	// torch.topk: OpsPerSecond counts elements scanned, FloorSeconds is the
+	// least one call takes).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
 	// for vector and matrix units, and function evaluations for special units.
 	OpsPerSecond float64 `mapstructure:"ops_per_second" json:"ops_per_second"`
+	// FloorSeconds is the minimum time of one call (a multi-pass primitive's
+	// launches and synchronisations); 0 for plain arithmetic units.
+	FloorSeconds float64 `mapstructure:"floor_seconds" json:"floor_seconds,omitempty"`
 	Source       string  `mapstructure:"source" json:"source"`
 }
 
@@ -152,21 +157,28 @@ func (d *Device) Level(name string) (MemoryLevel, bool) {
 	return l, ok
 }
 
-// Peak returns the peak rate of unit for dtype, falling back to fp32 for
-// dtypes the unit lists no rate for (a CPU computes fp16 data at fp32 rate
-// after widening it). ok is false when the unit has no rate at all.
-func (d *Device) Peak(unit, dtype string) (ops float64, ok bool) {
-	var fallback float64
+// Unit returns the named unit's entry for dtype, falling back to fp32.
+func (d *Device) Unit(unit, dtype string) (Compute, bool) {
+	var fallback Compute
+	var ok bool
 	for _, c := range d.Compute {
 		if c.Unit != unit {
 			continue
 		}
 		if c.DType == dtype {
-			return c.OpsPerSecond, true
+			return c, true
 		}
 		if c.DType == "fp32" {
-			fallback = c.OpsPerSecond
+			fallback, ok = c, true
 		}
 	}
-	return fallback, fallback > 0
+	return fallback, ok
+}
+
+// Peak returns the peak rate of unit for dtype, falling back to fp32 for
+// dtypes the unit lists no rate for (a CPU computes fp16 data at fp32 rate
+// after widening it). ok is false when the unit has no rate at all.
+func (d *Device) Peak(unit, dtype string) (ops float64, ok bool) {
+	c, ok := d.Unit(unit, dtype)
+	return c.OpsPerSecond, ok && c.OpsPerSecond > 0
 }

@@ -42,7 +42,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special"}
+	computeUnits  = []string{"vector", "matrix", "special", "topk"}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -190,6 +190,7 @@ func (v *validator) compute(cs []Compute) {
 			seen[ud{c.Unit, c.DType}] = i
 		}
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
+		v.latency(key+".floor_seconds", c.FloorSeconds)
 	}
 }
 

@@ -7,7 +7,8 @@
 //	memory   = Σ_levels moved_bytes(level) / min(achievable_bw, Little's-law_bw)
 //	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
 //	latency  = the latency of the slowest level touched (one dependent access)
-//	time     = overhead + max(memory, compute, latency)
+//	select   = floor + elements / top-k throughput (selection primitives)
+//	time     = launches × launch + sync + max(memory, compute, latency) + select
 //
 // where moved bytes are the traced extents folded to the level's access
 // granularity (a 2-byte gather costs a 32-byte sector), counted once per
@@ -49,6 +50,8 @@ const (
 	BoundCompute  Bound = "compute"
 	BoundLatency  Bound = "latency"
 	BoundOverhead Bound = "overhead"
+	// BoundSelect is a stage dominated by a top-k selection primitive.
+	BoundSelect Bound = "select"
 )
 
 // LevelTraffic is what one memory level moves in one stage.
@@ -78,15 +81,18 @@ type TensorTraffic struct {
 
 // StagePrediction is one stage's predicted time.
 type StagePrediction struct {
-	Name            string         `json:"name"`
-	Seconds         float64        `json:"seconds"`
-	IdealSeconds    float64        `json:"ideal_seconds"`
-	Bound           Bound          `json:"bound"`
-	MemorySeconds   float64        `json:"memory_seconds"`
-	ComputeSeconds  float64        `json:"compute_seconds"`
-	LatencySeconds  float64        `json:"latency_seconds"`
-	OverheadSeconds float64        `json:"overhead_seconds"`
-	Levels          []LevelTraffic `json:"levels"`
+	Name            string  `json:"name"`
+	Seconds         float64 `json:"seconds"`
+	IdealSeconds    float64 `json:"ideal_seconds"`
+	Bound           Bound   `json:"bound"`
+	MemorySeconds   float64 `json:"memory_seconds"`
+	ComputeSeconds  float64 `json:"compute_seconds"`
+	LatencySeconds  float64 `json:"latency_seconds"`
+	OverheadSeconds float64 `json:"overhead_seconds"`
+	// SelectSeconds is the time of top-k selection primitives, serial with
+	// the rest of the stage.
+	SelectSeconds float64        `json:"select_seconds"`
+	Levels        []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -354,10 +360,20 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.ArithmeticIntensity = float64(sp.Flops) / float64(memBytes)
 	}
 
-	sp.OverheadSeconds += dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
+	sp.OverheadSeconds += float64(st.LaunchCount())*dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
 	work := math.Max(sp.MemorySeconds, math.Max(sp.ComputeSeconds, sp.LatencySeconds))
-	sp.Seconds = sp.OverheadSeconds + work
+	if a.SelectElems > 0 {
+		// A top-k primitive runs its passes after the scores exist: it adds
+		// to the stage rather than overlapping it. Devices that list no
+		// top-k throughput price the selection as compares (above).
+		if tk, ok := dev.Unit("topk", dtype); ok {
+			sp.SelectSeconds = tk.FloorSeconds + float64(a.SelectElems)/tk.OpsPerSecond
+		}
+	}
+	sp.Seconds = sp.OverheadSeconds + work + sp.SelectSeconds
 	switch {
+	case sp.SelectSeconds > work && sp.SelectSeconds > sp.OverheadSeconds:
+		sp.Bound = BoundSelect
 	case sp.OverheadSeconds > work:
 		sp.Bound = BoundOverhead
 	case work == sp.MemorySeconds:

@@ -119,11 +119,15 @@ type Arith struct {
 	Compares int64 `json:"compares"`
 	// Elementwise are other element operations (scaling, adds, divides, lerp).
 	Elementwise int64 `json:"elementwise"`
+	// SelectElems are the elements scanned by selection primitives (top-k
+	// over scores): devices price them at their top-k throughput, which is
+	// set by passes and synchronisation rather than arithmetic.
+	SelectElems int64 `json:"select_elems,omitempty"`
 }
 
 // Add returns a + b.
 func (a Arith) Add(b Arith) Arith {
-	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise}
+	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise, a.SelectElems + b.SelectElems}
 }
 
 // Flops counts a MAC as two floating-point operations and every other
@@ -139,6 +143,17 @@ type Stage struct {
 	// device for the full shape (thread blocks, tiles' jobs, threads): the
 	// concurrency a device can exploit to hide memory latency.
 	WorkUnits int64 `json:"work_units"`
+	// Launches is the number of device kernels (GPU launches, IPU compute
+	// sets) the modelled implementation runs for the stage; 0 means 1.
+	Launches int `json:"launches,omitempty"`
+}
+
+// LaunchCount is Launches with the zero value meaning one.
+func (s Stage) LaunchCount() int {
+	if s.Launches <= 0 {
+		return 1
+	}
+	return s.Launches
 }
 
 // Scale relates the sampled pairs to the full shape.
@@ -290,7 +305,7 @@ func (t *Trace) StageTensorTotals(i int) []Totals {
 func (t *Trace) StageArith(i int) Arith {
 	a := t.Stages[i].Arith
 	s := t.Scale
-	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise)}
+	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise), s.Apply(a.SelectElems)}
 }
 
 // ExtentCount is the number of recorded extents (not scaled).
@@ -341,8 +356,11 @@ func (t *Trace) Validate() error {
 		if st.WorkUnits < 0 {
 			return fmt.Errorf("stage %q: negative work units", st.Name)
 		}
+		if st.Launches < 0 || st.Launches > 1<<20 {
+			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)
+		}
 		a := st.Arith
-		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 {
+		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 {
 			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
 		}
 		for ei, e := range st.Extents {

@@ -128,8 +128,11 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 	p("\n  compute:")
 	for _, c := range d.Compute {
 		rate := units.Flops(c.OpsPerSecond)
-		if c.Unit == "special" {
+		switch c.Unit {
+		case "special":
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " evaluations/s", 1)
+		case "topk":
+			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + ", at least " + units.Seconds(c.FloorSeconds) + " a call"
 		}
 		p("    %-7s %-4s  %s", c.Unit, c.DType, rate)
 		src(c.Source)
