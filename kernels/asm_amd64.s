@@ -1338,3 +1338,163 @@ g256_store:
 g256_done:
 	VZEROUPPER
 	RET
+
+// func axpySelAVX512(coef, src []float32, stride int, sel []int32, out []float32)
+// out[i] += Σ_j coef[j]·src[sel[j]·stride+i] for i < len(out), j in order,
+// one FMA per term: bitwise one axpy per selected row. The output is held in
+// registers 64 floats at a time while every selected row is added in.
+TEXT ·axpySelAVX512(SB), NOSPLIT, $0-104
+	MOVQ coef_base+0(FP), R8
+	MOVQ src_base+24(FP), SI
+	MOVQ stride+48(FP), R12
+	SHLQ $2, R12                  // row stride in bytes
+	MOVQ sel_base+56(FP), R9
+	MOVQ sel_len+64(FP), R10
+	MOVQ out_base+80(FP), DI
+	MOVQ out_len+88(FP), CX
+	TESTQ R10, R10
+	JZ   x512_done
+
+x512_64:
+	CMPQ    CX, $64
+	JB      x512_16
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	XORQ    BX, BX
+
+x512_64_row:
+	MOVLQSX      (R9)(BX*4), R11
+	IMULQ        R12, R11
+	ADDQ         SI, R11
+	VBROADCASTSS (R8)(BX*4), Z4
+	VFMADD231PS  (R11), Z4, Z0
+	VFMADD231PS  64(R11), Z4, Z1
+	VFMADD231PS  128(R11), Z4, Z2
+	VFMADD231PS  192(R11), Z4, Z3
+	INCQ         BX
+	CMPQ         BX, R10
+	JB           x512_64_row
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, SI
+	SUBQ    $64, CX
+	JMP     x512_64
+
+x512_16:
+	CMPQ    CX, $16
+	JB      x512_tail
+	VMOVUPS (DI), Z0
+	XORQ    BX, BX
+
+x512_16_row:
+	MOVLQSX      (R9)(BX*4), R11
+	IMULQ        R12, R11
+	ADDQ         SI, R11
+	VBROADCASTSS (R8)(BX*4), Z4
+	VFMADD231PS  (R11), Z4, Z0
+	INCQ         BX
+	CMPQ         BX, R10
+	JB           x512_16_row
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+	JMP     x512_16
+
+x512_tail:
+	TESTQ     CX, CX
+	JZ        x512_done
+	KMASK
+	VMOVUPS.Z (DI), K1, Z0
+	XORQ      BX, BX
+
+x512_tail_row:
+	MOVLQSX      (R9)(BX*4), R11
+	IMULQ        R12, R11
+	ADDQ         SI, R11
+	VBROADCASTSS (R8)(BX*4), Z4
+	VMOVUPS.Z    (R11), K1, Z5
+	VFMADD231PS  Z5, Z4, Z0
+	INCQ         BX
+	CMPQ         BX, R10
+	JB           x512_tail_row
+	VMOVUPS Z0, K1, (DI)
+
+x512_done:
+	VZEROUPPER
+	RET
+
+// func axpySelAVX2(coef, src []float32, stride int, sel []int32, out []float32)
+// As axpySelAVX512 for len(out) a multiple of 8 (the caller does the rest),
+// 32 floats at a time.
+TEXT ·axpySelAVX2(SB), NOSPLIT, $0-104
+	MOVQ  coef_base+0(FP), R8
+	MOVQ  src_base+24(FP), SI
+	MOVQ  stride+48(FP), R12
+	SHLQ  $2, R12
+	MOVQ  sel_base+56(FP), R9
+	MOVQ  sel_len+64(FP), R10
+	MOVQ  out_base+80(FP), DI
+	MOVQ  out_len+88(FP), CX
+	TESTQ R10, R10
+	JZ    x256_done
+
+x256_32:
+	CMPQ    CX, $32
+	JB      x256_8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	XORQ    BX, BX
+
+x256_32_row:
+	MOVLQSX      (R9)(BX*4), R11
+	IMULQ        R12, R11
+	ADDQ         SI, R11
+	VBROADCASTSS (R8)(BX*4), Y4
+	VFMADD231PS  (R11), Y4, Y0
+	VFMADD231PS  32(R11), Y4, Y1
+	VFMADD231PS  64(R11), Y4, Y2
+	VFMADD231PS  96(R11), Y4, Y3
+	INCQ         BX
+	CMPQ         BX, R10
+	JB           x256_32_row
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+	JMP     x256_32
+
+x256_8:
+	CMPQ    CX, $8
+	JB      x256_done
+	VMOVUPS (DI), Y0
+	XORQ    BX, BX
+
+x256_8_row:
+	MOVLQSX      (R9)(BX*4), R11
+	IMULQ        R12, R11
+	ADDQ         SI, R11
+	VBROADCASTSS (R8)(BX*4), Y4
+	VFMADD231PS  (R11), Y4, Y0
+	INCQ         BX
+	CMPQ         BX, R10
+	JB           x256_8_row
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     x256_8
+
+x256_done:
+	VZEROUPPER
+	RET

@@ -15,9 +15,9 @@ import "github.com/bwsim/bwsim/traces"
 // with the append stage: 2·S·D + 2·D, the paper's M_dense.
 type denseMethod struct {
 	base
-	scores, probs               traces.TensorID
-	sScores, sSoftmax, sWSum    int
-	sAttn                       int
+	scores, probs            traces.TensorID
+	sScores, sSoftmax, sWSum int
+	sAttn                    int
 }
 
 func (m *denseMethod) declare(p *plan) {

@@ -35,9 +35,8 @@ import (
 // append stage 2·D elements and one label written.
 type dsMethod struct {
 	base
-	calib, labels, logitsHat, i2 traces.TensorID
-	sApprox, sTop                int
-	tail                         tail
+	calib, labels traces.TensorID
+	proxyTopK
 }
 
 // labelBytes is one token's label: r channels at b bits, padded to bytes.
@@ -52,18 +51,10 @@ func (m *dsMethod) calibBytes(p *plan) int64 {
 }
 
 func (m *dsMethod) declare(p *plan) {
-	B, H, Hkv, S := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.Seq)
-	kk, r := int64(p.spec.K), int64(p.spec.R)
-	m.calib = p.tensor(TensorChannels, traces.RoleParameter, 4, "Hkv,2,R", Hkv, 2, r)
+	B, Hkv, S := int64(p.shape.Batch), int64(p.shape.KVHeads), int64(p.shape.Seq)
+	m.calib = p.tensor(TensorChannels, traces.RoleParameter, 4, "Hkv,2,R", Hkv, 2, int64(p.spec.R))
 	m.labels = p.tensor(TensorLabels, traces.RoleKVCache, 1, "B,Hkv,S,L", B, Hkv, S, labelBytes(p.spec.R, p.spec.LabelBits))
-	m.logitsHat = p.inter(TensorLogitsHat, p.e, "B,H,S", B, H, S)
-	m.i2 = p.inter(TensorI2, IndexBytes, "B,Hkv,K", B, Hkv, kk)
-	m.tail.declareLogits(p, TensorLogits, kk)
-	m.tail.idx, m.tail.idxLen, m.tail.alpha = m.i2, kk*IndexBytes, -1
-	p.fusedStage(MethodDoubleSparse+"-fused", p.pairs())
-	m.sApprox = p.stage(StageApprox, p.pairs())
-	m.sTop = p.stage(StageTopK, p.pairs())
-	m.tail.declareStages(p, true)
+	m.proxyTopK.declare(p)
 }
 
 func (m *dsMethod) prepare(c Config, pp *preparedPair, _ int) {
@@ -105,7 +96,7 @@ func (m *dsMethod) appendToken(x *stepCtx, bf *traces.Buf) {
 func (m *dsMethod) step(x *stepCtx) {
 	p := x.p
 	g, D, S, r := p.shape.Group(), p.shape.HeadDim, x.S, p.spec.R
-	G, D64, S64, R64, K64, e := int64(g), int64(D), int64(S), int64(r), int64(p.spec.K), p.e
+	G, D64, S64, R64 := int64(g), int64(D), int64(S), int64(r)
 	lb := labelBytes(r, p.spec.LabelBits)
 
 	// Approximate logits from the label cache.
@@ -127,34 +118,18 @@ func (m *dsMethod) step(x *stepCtx) {
 			lh[h*S+i] = x.store(dot(qc[h*r:(h+1)*r], lab) * scale)
 		}
 	}
-	p.wr(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
 	bf.Arith(traces.Arith{MACs: G * S64 * R64, Elementwise: G * S64})
-
-	// Top-k of the group-summed approximate logits.
-	bf = x.buf(m.sTop)
-	p.rd(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
-	i2 := x.selectTop(lh, S, S, p.spec.K, 0)
-	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
-	bf.Arith(selectArith(G, S64, K64))
-
-	sel := rowSel{pos: i2}
-	logit := m.tail.exact(x, sel, x.q, p.q, x.keys())
-	m.tail.weightedSum(x, sel, logit, nil)
+	m.finish(x, bf, lh, x.q, p.q)
 }
 
 func (m *dsMethod) closedForm(p *plan, add adder) {
-	G, D, S, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), p.e
-	K := int64(p.spec.K)
+	S := int64(p.shape.Seq)
 	lb := labelBytes(p.spec.R, p.spec.LabelBits)
 	if p.spec.AppendKV {
 		add(p.sAppend, m.calib, m.calibBytes(p))
 		add(p.sAppend, m.labels, lb)
 	}
-	add(m.sApprox, p.q, G*D*e)
 	add(m.sApprox, m.calib, m.calibBytes(p))
 	add(m.sApprox, m.labels, S*lb)
-	add(m.sApprox, m.logitsHat, G*S*e)
-	add(m.sTop, m.logitsHat, G*S*e)
-	add(m.sTop, m.i2, K*IndexBytes)
-	m.tail.closedForm(p, add, p.q, true)
+	m.proxyTopK.closedForm(p, add, p.q)
 }

@@ -34,7 +34,6 @@ const H2OPrefillQueries = 512
 // evaluation code's mask does; a fixed-size cache keeps one per slot (2·k).
 // With k ≥ S nothing is evicted and the step is dense attention.
 type h2oMethod struct {
-	base
 	scores, slotPos, victim traces.TensorID
 	sUpdate                 int
 	tail                    tail
@@ -256,14 +255,4 @@ func h2oHistory(nPre int) ([]int32, float32) {
 		pos[i], pos[j] = pos[j], pos[i]
 	}
 	return pos, float32(stride)
-}
-
-// h2oPrefillMACs is the prefill's arithmetic, for cost estimates.
-func h2oPrefillMACs(c Config) float64 {
-	pos, _ := h2oHistory(c.Shape.Seq - 1)
-	var n float64
-	for _, p := range pos {
-		n += float64(p + 1)
-	}
-	return n * float64(c.Shape.Group()) * float64(c.Shape.HeadDim)
 }

@@ -30,24 +30,15 @@ import (
 // read.
 type lokiMethod struct {
 	base
-	basis, qrot, logitsHat, i2 traces.TensorID
-	sApprox, sTop              int
-	tail                       tail
+	basis, qrot traces.TensorID
+	proxyTopK
 }
 
 func (m *lokiMethod) declare(p *plan) {
-	B, H, Hkv, D, S := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.HeadDim), int64(p.shape.Seq)
-	kk := int64(p.spec.K)
+	B, H, Hkv, D := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.HeadDim)
 	m.basis = p.tensor(TensorBasis, traces.RoleParameter, p.e, "Hkv,C,D", Hkv, D, D)
 	m.qrot = p.inter(TensorQRot, p.e, "B,H,D", B, H, D)
-	m.logitsHat = p.inter(TensorLogitsHat, p.e, "B,H,S", B, H, S)
-	m.i2 = p.inter(TensorI2, IndexBytes, "B,Hkv,K", B, Hkv, kk)
-	m.tail.declareLogits(p, TensorLogits, kk)
-	m.tail.idx, m.tail.idxLen, m.tail.alpha = m.i2, kk*IndexBytes, -1
-	p.fusedStage(MethodLoki+"-fused", p.pairs())
-	m.sApprox = p.stage(StageApprox, p.pairs())
-	m.sTop = p.stage(StageTopK, p.pairs())
-	m.tail.declareStages(p, true)
+	m.proxyTopK.declare(p)
 }
 
 func (m *lokiMethod) prepare(c Config, pp *preparedPair, _ int) {
@@ -88,7 +79,7 @@ func (m *lokiMethod) appendToken(x *stepCtx, bf *traces.Buf) {
 func (m *lokiMethod) step(x *stepCtx) {
 	p := x.p
 	g, D, S := p.shape.Group(), p.shape.HeadDim, x.S
-	G, D64, S64, R64, K64, e := int64(g), int64(D), int64(S), int64(p.spec.R), int64(p.spec.K), p.e
+	G, D64, S64, R64, e := int64(g), int64(D), int64(S), int64(p.spec.R), p.e
 
 	// Rotate q, approximate logits from the first d′ components.
 	bf := x.buf(m.sApprox)
@@ -107,24 +98,12 @@ func (m *lokiMethod) step(x *stepCtx) {
 	for i := range lh {
 		lh[i] = x.store(lh[i] * scale)
 	}
-	p.wr(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
 	bf.Arith(traces.Arith{MACs: G*D64*D64 + G*S64*R64, Elementwise: G * S64})
-
-	// Top-k of the group-summed approximate logits.
-	bf = x.buf(m.sTop)
-	p.rd(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
-	i2 := x.selectTop(lh, S, S, p.spec.K, 0)
-	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
-	bf.Arith(selectArith(G, S64, K64))
-
-	sel := rowSel{pos: i2}
-	logit := m.tail.exact(x, sel, qr, m.qrot, x.keys())
-	m.tail.weightedSum(x, sel, logit, nil)
+	m.finish(x, bf, lh, qr, m.qrot)
 }
 
 func (m *lokiMethod) closedForm(p *plan, add adder) {
-	G, D, S, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), p.e
-	R, K := int64(p.spec.R), int64(p.spec.K)
+	G, D, S, R, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), int64(p.spec.R), p.e
 	if p.spec.AppendKV {
 		add(p.sAppend, m.basis, D*D*e)
 	}
@@ -132,12 +111,8 @@ func (m *lokiMethod) closedForm(p *plan, add adder) {
 	if kcols < 0 {
 		kcols = p.k
 	}
-	add(m.sApprox, p.q, G*D*e)
 	add(m.sApprox, m.basis, D*D*e)
 	add(m.sApprox, m.qrot, G*D*e)
 	add(m.sApprox, kcols, S*R*e)
-	add(m.sApprox, m.logitsHat, G*S*e)
-	add(m.sTop, m.logitsHat, G*S*e)
-	add(m.sTop, m.i2, K*IndexBytes)
-	m.tail.closedForm(p, add, m.qrot, true)
+	m.proxyTopK.closedForm(p, add, m.qrot)
 }

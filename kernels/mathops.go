@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 )
 
 // dot is the float32 inner product of a and b, which must be at least as
@@ -50,13 +51,14 @@ func softmax(xs []float32) {
 // index, so the selection is deterministic; -0 equals +0 and NaN ranks below
 // every number. scratch needs len(vals) entries.
 //
-// Small selections (k at least a 1/16 of n, or n small) run quickselect over
-// all positions. Large ones keep a candidate list and a threshold t, the
-// k-th largest of the candidates: a vector filter appends the positions of
-// values above t block by block, and whenever the list passes 4k it is cut
-// back to its top k, raising t. Rejected values are at most the final k-th
-// value and, when equal to it, come after k positions that rank before
-// them, so the result is exact; the work is one vector pass over vals.
+// Small selections (k over a 16th of n, or n small) run quickselect over all
+// positions. Large ones keep a candidate list and a threshold t, the k-th
+// largest of the candidates, starting from the top k of the last block of
+// positions (recent positions tend to score high): a vector filter appends
+// the positions of values ≥ t block by block, and whenever the list passes
+// 4k it is cut back to its top k, raising t. A rejected value is below the
+// k-th of k candidates, so below the final k-th value, and the result is
+// exact; the work is one vector pass over vals.
 func topK(vals []float32, k int, idx []int32, scratch []int32) []int32 {
 	n := len(vals)
 	switch {
@@ -71,34 +73,36 @@ func topK(vals []float32, k int, idx []int32, scratch []int32) []int32 {
 	}
 	const block = 1024
 	limit := 4 * k
-	if 16*k > n || limit+block > len(scratch) || n < 4*block {
+	plain := func() []int32 {
 		perm := scratch[:n]
 		for i := range perm {
 			perm[i] = int32(i)
 		}
 		return sortedTop(vals, perm, k, idx)
 	}
-	cand := scratch[:limit+block]
-	for i := range k {
-		cand[i] = int32(i)
+	if 16*k > n || limit+block > len(scratch) || n < 4*block {
+		return plain()
 	}
+	cand := scratch[:limit+block]
+	warm := max(block, k)
+	rest := n - warm
+	for i := range warm {
+		cand[i] = int32(rest + i)
+	}
+	selectTop(vals, cand[:warm], k)
 	m := k
-	selectTop(vals, cand[:m], k)
 	t := vals[cand[k-1]]
-	for off := k; off < n; off += block {
-		end := min(off+block, n)
-		m += filterGreaterSIMD(vals[off:end], t, int32(off), cand[m:])
+	if t != t || math.IsInf(float64(t), -1) {
+		return plain() // NaN or -Inf in the top k: every number would pass
+	}
+	for off := 0; off < rest; off += block {
+		end := min(off+block, rest)
+		// v ≥ t, as v > the next float below t.
+		m += filterGreaterSIMD(vals[off:end], math.Nextafter32(t, float32(math.Inf(-1))), int32(off), cand[m:])
 		if m > limit {
 			selectTop(vals, cand[:m], k)
 			m = k
 			t = vals[cand[k-1]]
-		}
-		if t != t { // NaN: every number passes; do it the plain way
-			perm := scratch[:n]
-			for i := range perm {
-				perm[i] = int32(i)
-			}
-			return sortedTop(vals, perm, k, idx)
 		}
 	}
 	return sortedTop(vals, cand[:m], k, idx)
@@ -130,46 +134,47 @@ func rankKey(x float32) uint32 {
 	return b | 1<<31
 }
 
-// selectTop reorders perm (positions in vals, len ≥ k ≥ 1) so that its
-// first k entries are the top k, and perm[k-1] the k-th, by value and then
-// by lower position: quickselect with a median-of-three pivot.
+// selectTop rewrites the first k entries of perm (positions in vals,
+// len ≥ k ≥ 1) as the top k of all its entries, perm[k-1] the k-th, by
+// value and then by lower position; the entries after k are left as they
+// were. It ranks composite keys, rankKey(value) above the
+// complemented position, so that every comparison is one integer compare
+// and no two keys tie, by quickselect with a median-of-three pivot.
 func selectTop(vals []float32, perm []int32, k int) {
-	// better reports whether position a ranks before position b.
-	better := func(a, b int32) bool {
-		ka, kb := rankKey(vals[a]), rankKey(vals[b])
-		if ka != kb {
-			return ka > kb
-		}
-		return a < b
+	kp := keyPool.Get().(*[]uint64)
+	keys := slices.Grow((*kp)[:0], len(perm))[:len(perm)]
+	for i, p := range perm {
+		keys[i] = uint64(rankKey(vals[p]))<<32 | uint64(^uint32(p))
 	}
-	lo, hi := 0, len(perm)-1
+	lo, hi := 0, len(keys)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		if better(perm[mid], perm[lo]) {
-			perm[mid], perm[lo] = perm[lo], perm[mid]
+		if keys[mid] > keys[lo] {
+			keys[mid], keys[lo] = keys[lo], keys[mid]
 		}
-		if better(perm[hi], perm[lo]) {
-			perm[hi], perm[lo] = perm[lo], perm[hi]
+		if keys[hi] > keys[lo] {
+			keys[hi], keys[lo] = keys[lo], keys[hi]
 		}
-		if better(perm[hi], perm[mid]) {
-			perm[hi], perm[mid] = perm[mid], perm[hi]
+		if keys[hi] > keys[mid] {
+			keys[hi], keys[mid] = keys[mid], keys[hi]
 		}
-		pivot := perm[mid]
+		// Now keys[lo] ≥ keys[mid] ≥ keys[hi]: both scans stop in range.
+		pivot := keys[mid]
 		i, j := lo, hi
 		for i <= j {
-			for better(perm[i], pivot) {
+			for keys[i] > pivot {
 				i++
 			}
-			for better(pivot, perm[j]) {
+			for pivot > keys[j] {
 				j--
 			}
 			if i <= j {
-				perm[i], perm[j] = perm[j], perm[i]
+				keys[i], keys[j] = keys[j], keys[i]
 				i++
 				j--
 			}
 		}
-		// Now perm[lo..j] rank at or before pivot and perm[i..hi] at or after.
+		// Now keys[lo..j] ≥ pivot ≥ keys[i..hi].
 		switch {
 		case k-1 <= j:
 			hi = j
@@ -179,7 +184,15 @@ func selectTop(vals []float32, perm []int32, k int) {
 			lo = hi
 		}
 	}
+	for i, key := range keys[:k] {
+		perm[i] = int32(^uint32(key))
+	}
+	*kp = keys
+	keyPool.Put(kp)
 }
+
+// keyPool recycles selectTop's key buffers.
+var keyPool = sync.Pool{New: func() any { return new([]uint64) }}
 
 // log2Ceil is ⌈log₂ n⌉ for n ≥ 1, the depth of a selection network or heap,
 // used to count comparisons.

@@ -439,10 +439,20 @@ func BenchmarkPrimitives(b *testing.B) {
 			}
 		})
 	}
-	b.Run("op=topK/n=32768/k=96", func(b *testing.B) {
+	b.Run("op=topK/n=32768/k=96/data=normal", func(b *testing.B) {
 		b.SetBytes(4 * int64(len(scores)))
 		for b.Loop() {
 			topK(scores, 96, idx, scratch)
+		}
+	})
+	ascending := make([]float32, len(scores))
+	for i := range ascending {
+		ascending[i] = float32(i)
+	}
+	b.Run("op=topK/n=32768/k=96/data=ascending", func(b *testing.B) {
+		b.SetBytes(4 * int64(len(ascending)))
+		for b.Loop() {
+			topK(ascending, 96, idx, scratch)
 		}
 	})
 }
@@ -624,6 +634,34 @@ func TestGatherColsLevels(t *testing.T) {
 					if got[i] != want[i] || got[n+i] != 2*want[i] {
 						t.Fatalf("gatherCols workers=%d d=%d n=%d row %d: %v %v, want %v %v", workers, d, n, i, got[i], got[n+i], want[i], 2*want[i])
 					}
+				}
+			}
+		}
+	}
+}
+
+func TestAxpySelLevels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	const stride = 300
+	src := randSlice(rng, 9*stride, 0)
+	for _, l := range hostLevels() {
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 129, 200} {
+			for _, sel := range [][]int32{{}, {4}, {0, 8, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 0, 0}} {
+				coef := make([]float32, len(sel))
+				for j := range coef {
+					coef[j] = float32(rng.NormFloat64())
+				}
+				off := rng.IntN(stride - n + 1)
+				got := randSlice(rng, n, 1)
+				want := slices.Clone(got)
+				axpySelAt(l, coef, src[off:], stride, sel, got)
+				checkGuard(t, got, fmt.Sprintf("%v axpySel n=%d", l, n))
+				for j, r := range sel {
+					base := off + int(r)*stride
+					axpyAt(l, coef[j], src[base:base+n], want)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%v axpySel n=%d sel=%v: differs from axpy per row", l, n, sel)
 				}
 			}
 		}

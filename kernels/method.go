@@ -72,7 +72,7 @@ func newMethod(s Spec) method {
 type base struct{}
 
 func (base) cacheRows(_ Spec, S int) int64          { return int64(S) }
-func (base) prepare(Config, *preparedPair, int)    {}
+func (base) prepare(Config, *preparedPair, int)     {}
 func (base) appendToken(x *stepCtx, bf *traces.Buf) { x.appendKV(bf, int64(x.S-1)) }
 
 // stepCtx is one pair's step: its data, state, scratch and recording.
@@ -418,4 +418,60 @@ func sortedCopy(xs []int32) []int32 {
 	out := append([]int32(nil), xs...)
 	slices.Sort(out)
 	return out
+}
+
+// proxyTopK is the whole shape of the methods that score every position
+// with a cheap proxy and attend the top k exactly, with no forced window
+// (Loki, Double Sparsity): approx-scores (the method's proxy; writes the
+// approximate logits) → topk (the top k of their group sum; writes i2) →
+// the tail.
+type proxyTopK struct {
+	logitsHat, i2  traces.TensorID
+	sApprox, sTopK int
+	tail           tail
+}
+
+// declare declares the approximate logits, i2, the tail's logits and the
+// stages, after the method's own tensors.
+func (ps *proxyTopK) declare(p *plan) {
+	B, H, Hkv, S := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.Seq)
+	kk := int64(p.spec.K)
+	ps.logitsHat = p.inter(TensorLogitsHat, p.e, "B,H,S", B, H, S)
+	ps.i2 = p.inter(TensorI2, IndexBytes, "B,Hkv,K", B, Hkv, kk)
+	ps.tail.declareLogits(p, TensorLogits, kk)
+	ps.tail.idx, ps.tail.idxLen, ps.tail.alpha = ps.i2, kk*IndexBytes, -1
+	p.fusedStage(p.spec.Method+"-fused", p.pairs())
+	ps.sApprox = p.stage(StageApprox, p.pairs())
+	ps.sTopK = p.stage(StageTopK, p.pairs())
+	ps.tail.declareStages(p, true)
+}
+
+// finish ends the approx-scores stage (bf) by writing the approximate
+// logits lh ([g, S]), then runs the selection and the tail with query q
+// read from tensor qt.
+func (ps *proxyTopK) finish(x *stepCtx, bf *traces.Buf, lh, q []float32, qt traces.TensorID) {
+	p := x.p
+	G, S64, K64, e := int64(p.shape.Group()), int64(x.S), int64(p.spec.K), p.e
+	p.wr(bf, ps.logitsHat, x.ref.head0*S64*e, G*S64*e)
+
+	bf = x.buf(ps.sTopK)
+	p.rd(bf, ps.logitsHat, x.ref.head0*S64*e, G*S64*e)
+	i2 := x.selectTop(lh, x.S, x.S, p.spec.K, 0)
+	p.wr(bf, ps.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
+	bf.Arith(selectArith(G, S64, K64))
+
+	sel := rowSel{pos: i2}
+	logit := ps.tail.exact(x, sel, q, qt, x.keys())
+	ps.tail.weightedSum(x, sel, logit, nil)
+}
+
+// closedForm adds the bytes beyond the method's proxy reads: q, the
+// approximate logits, i2 and the tail.
+func (ps *proxyTopK) closedForm(p *plan, add adder, qt traces.TensorID) {
+	G, D, S, K, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), int64(p.spec.K), p.e
+	add(ps.sApprox, p.q, G*D*e)
+	add(ps.sApprox, ps.logitsHat, G*S*e)
+	add(ps.sTopK, ps.logitsHat, G*S*e)
+	add(ps.sTopK, ps.i2, K*IndexBytes)
+	ps.tail.closedForm(p, add, qt, true)
 }

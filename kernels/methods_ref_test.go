@@ -209,55 +209,68 @@ func refQuest(c refCtx, k, P int, force []int) refResult {
 // and returns its eigenvalues and eigenvectors (as columns).
 func refSymEigen(a [][]float64) ([]float64, [][]float64) {
 	n := len(a)
-	m := make([][]float64, n)
-	v := make([][]float64, n)
+	m := make([]float64, n*n) // row-major, kept symmetric
+	v := make([]float64, n*n) // rows are the eigenvectors
 	for i := range n {
-		m[i] = slices.Clone(a[i])
-		v[i] = make([]float64, n)
-		v[i][i] = 1
+		copy(m[i*n:(i+1)*n], a[i])
+		v[i*n+i] = 1
 	}
 	for range 100 {
-		var off, norm float64
+		var off, diag float64
 		for i := range n {
 			for j := range n {
-				norm += m[i][j] * m[i][j]
 				if i != j {
-					off += m[i][j] * m[i][j]
+					off += m[i*n+j] * m[i*n+j]
+				} else {
+					diag += m[i*n+j] * m[i*n+j]
 				}
 			}
 		}
-		if off <= 1e-30*norm {
+		if off <= 1e-28*diag {
 			break
 		}
 		for p := 0; p < n; p++ {
 			for q := p + 1; q < n; q++ {
-				if math.Abs(m[p][q]) < 1e-300 {
+				apq := m[p*n+q]
+				if apq == 0 {
 					continue
 				}
-				theta := (m[q][q] - m[p][p]) / (2 * m[p][q])
+				app, aqq := m[p*n+p], m[q*n+q]
+				theta := (aqq - app) / (2 * apq)
 				t := math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(theta*theta+1))
 				cs := 1 / math.Sqrt(t*t+1)
 				sn := t * cs
+				rp, rq := m[p*n:(p+1)*n], m[q*n:(q+1)*n]
 				for i := range n {
-					mp, mq := m[i][p], m[i][q]
-					m[i][p], m[i][q] = cs*mp-sn*mq, sn*mp+cs*mq
+					x, y := rp[i], rq[i]
+					rp[i], rq[i] = cs*x-sn*y, sn*x+cs*y
 				}
 				for i := range n {
-					mp, mq := m[p][i], m[q][i]
-					m[p][i], m[q][i] = cs*mp-sn*mq, sn*mp+cs*mq
+					m[i*n+p], m[i*n+q] = rp[i], rq[i]
 				}
+				m[p*n+p] = app - t*apq
+				m[q*n+q] = aqq + t*apq
+				m[p*n+q], m[q*n+p] = 0, 0
+				vp, vq := v[p*n:(p+1)*n], v[q*n:(q+1)*n]
 				for i := range n {
-					vp, vq := v[i][p], v[i][q]
-					v[i][p], v[i][q] = cs*vp-sn*vq, sn*vp+cs*vq
+					x, y := vp[i], vq[i]
+					vp[i], vq[i] = cs*x-sn*y, sn*x+cs*y
 				}
 			}
 		}
 	}
 	vals := make([]float64, n)
+	vecs := make([][]float64, n)
 	for i := range n {
-		vals[i] = m[i][i]
+		vals[i] = m[i*n+i]
+		vecs[i] = make([]float64, n)
 	}
-	return vals, v
+	for c := range n {
+		for j := range n {
+			vecs[j][c] = v[c*n+j]
+		}
+	}
+	return vals, vecs
 }
 
 // refLokiBasis is the PCA basis of the keys' second moment over the first

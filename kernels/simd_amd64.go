@@ -222,3 +222,33 @@ func gatherColsAt(l simdLevel, k []float32, d int, sel []int32, coef []float32, 
 		gatherColsGo(k, d, sel, coef, out)
 	}
 }
+
+// axpySelAVX512 and axpySelAVX2 add Σ_j coef[j]·src[sel[j]·stride+i] to
+// out[i] for i < len(out) (AVX2: the largest multiple of 8), j in order,
+// one FMA per term, as axpy row by row does at the same level. The caller
+// checks the bounds.
+//
+//go:noescape
+func axpySelAVX512(coef, src []float32, stride int, sel []int32, out []float32)
+
+//go:noescape
+func axpySelAVX2(coef, src []float32, stride int, sel []int32, out []float32)
+
+func axpySelAt(l simdLevel, coef, src []float32, stride int, sel []int32, out []float32) {
+	switch l {
+	case levelAVX512:
+		axpySelAVX512(coef, src, stride, sel, out)
+		return
+	case levelAVX2:
+		m := len(out) &^ 7
+		axpySelAVX2(coef, src, stride, sel, out[:m])
+		if m < len(out) {
+			for j, r := range sel {
+				base := int(r)*stride + m
+				axpyAVX2(coef[j], src[base:base+len(out)-m], out[m:])
+			}
+		}
+		return
+	}
+	axpySelGo(l, coef, src, stride, sel, out)
+}

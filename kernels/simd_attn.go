@@ -141,19 +141,28 @@ func sumRows(workers int, coef []float32, src []float32, rowLen int, sel []int32
 		return
 	}
 	g := len(coef) / r
+	for _, row := range sel { // the assembly reads without bounds checks
+		if row < 0 || int(row)*rowLen+n > len(src) || n > rowLen {
+			panic(fmt.Sprintf("sumRows: row %d of length %d outside a source of %d", row, n, len(src)))
+		}
+	}
+	coef = coef[:g*r]
 	forChunks(n, workers, func(_, lo, hi int) {
 		for c0 := lo; c0 < hi; c0 += sumChunk {
 			c1 := min(c0+sumChunk, hi)
 			for h := range g {
-				o := out[h*stride+c0 : h*stride+c1]
-				for j, row := range sel {
-					base := int(row) * rowLen
-					axpy(coef[h*r+j], src[base+c0:base+c1], o)
+				for j0 := 0; j0 < r; j0 += sumRowGroup {
+					j1 := min(j0+sumRowGroup, r)
+					axpySelAt(hostSIMD, coef[h*r+j0:h*r+j1], src[c0:], rowLen, sel[j0:j1], out[h*stride+c0:h*stride+c1])
 				}
 			}
 		}
 	})
 }
+
+// sumRowGroup is how many selected rows sumRows adds per pass over an
+// output chunk: eight streams at a time, the output in registers.
+const sumRowGroup = 8
 
 // gatherScores sets out[c] = scale·(q·k[sel[c]·d:(sel[c]+1)·d]) for every
 // selected row c, with d = len(q): the exact scores of the rows SparQ

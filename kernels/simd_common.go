@@ -172,3 +172,12 @@ func gatherColsGo(k []float32, d int, sel []int32, coef []float32, out []float32
 		out[i] = acc
 	}
 }
+
+// axpySelGo adds Σ_j coef[j]·src[sel[j]·stride+i] to out[i], one axpy per
+// selected row.
+func axpySelGo(l simdLevel, coef, src []float32, stride int, sel []int32, out []float32) {
+	for j, r := range sel {
+		base := int(r) * stride
+		axpyAt(l, coef[j], src[base:base+len(out)], out)
+	}
+}

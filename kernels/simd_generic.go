@@ -23,3 +23,7 @@ func filterGreaterAt(_ simdLevel, vals []float32, t float32, base int32, out []i
 func gatherColsAt(_ simdLevel, k []float32, d int, sel []int32, coef []float32, out []float32) {
 	gatherColsGo(k, d, sel, coef, out)
 }
+
+func axpySelAt(l simdLevel, coef, src []float32, stride int, sel []int32, out []float32) {
+	axpySelGo(l, coef, src, stride, sel, out)
+}

@@ -36,7 +36,7 @@ import (
 // S·r + 2·k·D + 4·D.
 type sparqMethod struct {
 	base
-	i1, logitsHat, i2, alpha traces.TensorID
+	i1, logitsHat, i2, alpha  traces.TensorID
 	sTopR, sApprox, sSoftTopK int
 	tail                      tail
 }
