@@ -248,7 +248,7 @@ func (x *stepCtx) selectTop(rows []float32, stride, n, k, forced int) []int32 {
 
 // selectArith is the arithmetic of selectTop over n candidates.
 func selectArith(g, n, k int64) traces.Arith {
-	return traces.Arith{Compares: n * log2Ceil(int(k)), Elementwise: (g - 1) * n}
+	return traces.Arith{Compares: n * log2Ceil(int(k)), Elementwise: (g - 1) * n, SelectElems: n}
 }
 
 // iota32 returns [from, to).
@@ -307,6 +307,13 @@ func (t *tail) declareStages(p *plan, exact bool) {
 		t.sExact = p.stage(StageExact, p.pairs())
 	}
 	t.sWSum = p.stage(StageWeightedSum, p.pairs())
+	// Softmax over the k logits and the gather-matvec are two kernels; the
+	// blend with v̄ (torch.lerp) is a third.
+	n := 2
+	if t.alpha >= 0 {
+		n = 3
+	}
+	p.launches(t.sWSum, n)
 }
 
 // exact computes the exact logits q·K[row]ᵀ/√D of the selected rows into

@@ -130,6 +130,14 @@ func (p *plan) stage(name string, units int64) int {
 	return p.tr.AddStage(name, units)
 }
 
+// launches sets how many device kernels the modelled unfused implementation
+// runs for stage i (see traces.Stage.Launches); a fused kernel is one.
+func (p *plan) launches(i, n int) {
+	if !p.fused() {
+		p.tr.Stages[i].Launches = n
+	}
+}
+
 // fusedStage declares the single stage of a fused kernel (no-op unfused).
 func (p *plan) fusedStage(name string, units int64) {
 	if p.fused() {

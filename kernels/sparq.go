@@ -62,6 +62,13 @@ func (m *sparqMethod) declare(p *plan) {
 	m.sTopR = p.stage(StageTopR, p.pairs())
 	m.sApprox = p.stage(StageApprox, p.pairs())
 	m.sSoftTopK = p.stage(StageSoftmaxTopK, p.pairs())
+	// Kernels per stage in the authors' PyTorch + Triton implementation,
+	// counted from its code and the H100 per-stage traces
+	// (validation/NOTES.md): top-r with τ is abs, topk, gather, two sums,
+	// mul, div and rsqrt; softmax-topk is softmax, topk and the gather, sum
+	// and casts of α.
+	p.launches(m.sTopR, 8)
+	p.launches(m.sSoftTopK, 6)
 	m.tail.declareStages(p, true)
 }
 
@@ -87,7 +94,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 	i1 := topK(absSum, r, x.sc.idx, x.sc.perm)
 	i1 = append([]int32(nil), i1...)
 	p.wr(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
-	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r)})
+	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r), SelectElems: D64})
 
 	// Step 2: approximate logits from r components of every key.
 	bf = x.buf(m.sApprox)
@@ -139,7 +146,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 	}
 	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
 	p.wr(bf, m.alpha, x.ref.head0*4, G*4)
-	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64})
+	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64, SelectElems: S64})
 
 	// Steps 4 and 5: exact attention over the k rows, blended with v̄.
 	sel := rowSel{pos: i2}
