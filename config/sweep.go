@@ -32,6 +32,8 @@ const SweepSection = "sweep"
 //	  kv_heads: 32
 //	  head_dim: 128
 //	  placement: ["ipu-bow:kv-cache=streaming"]
+//	  steps: 1
+//	  tradeoff: false
 //	  out: ./bwsim-out
 type SweepSettings struct {
 	Methods     []string `mapstructure:"methods"`
@@ -51,6 +53,11 @@ type SweepSettings struct {
 	NoAppend    *bool    `mapstructure:"no_append"`
 	Jobs        *int     `mapstructure:"jobs"`
 	Out         *string  `mapstructure:"out"`
+	// Steps, Tradeoff and TradeoffDevice are --steps, --tradeoff and
+	// --tradeoff-device.
+	Steps          *int    `mapstructure:"steps"`
+	Tradeoff       *bool   `mapstructure:"tradeoff"`
+	TradeoffDevice *string `mapstructure:"tradeoff_device"`
 }
 
 // Flags returns the settings that are set, keyed by the flag of bwsim

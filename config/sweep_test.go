@@ -35,6 +35,9 @@ sweep:
   seed: 7
   no_append: true
   out: results
+  steps: 4
+  tradeoff: true
+  tradeoff_device: h100-sxm
 `)
 	s, err := LoadSweep(path)
 	if err != nil {
@@ -44,6 +47,7 @@ sweep:
 		"methods": "dense,sparq:r=32:k=128,sparq:ratio=1/8", "seq": "1k..128k", "batch": "1,64",
 		"devices": "a100-40gb, h100-sxm", "dtype": "fp16", "heads": "32", "kv-heads": "8", "head-dim": "128",
 		"placement": "ipu-bow:kv-cache=streaming", "seed": "7", "no-append": "true", "out": "results",
+		"steps": "4", "tradeoff": "true", "tradeoff-device": "h100-sxm",
 	}
 	if got := s.Flags(); !reflect.DeepEqual(got, want) {
 		t.Errorf("flags\n%v\nwant\n%v", got, want)
@@ -69,6 +73,8 @@ func TestLoadSweepErrors(t *testing.T) {
 		{"sweep:\n  heads: many\n", `sweep.heads: expected a whole number, got string "many"`},
 		{"sweep:\n  workload: [a, b]\n", "sweep.workload: expected a string, got a list"},
 		{"sweep:\n  no_append: yes please\n", `sweep.no_append: expected true or false, got string "yes please"`},
+		{"sweep:\n  tradeoff: [a]\n", `sweep.tradeoff: expected true or false, got a list`},
+		{"sweep:\n  steps: 1.5\n", `sweep.steps: expected a whole number, got 1.5`},
 		{"sweep:\n  seq: {a: 1}\n", "sweep.seq: expected a list or a string, got a map"},
 		{"sweep:\n  methods: [dense, [sparq]]\n", "sweep.methods: expected a list or a string, got a list"},
 		{"sweep: [\n", "not valid YAML"},

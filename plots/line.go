@@ -169,19 +169,52 @@ func (c LineChart) Figure() (*Figure, error) {
 	setupAxis(&p.Y, c.Y, ymin, ymax)
 	p.Add(grid())
 	f := &Figure{Panels: []*plot.Plot{p}, Legend: newLegend()}
-	empty := true
-	for _, h := range c.HLines {
-		if !usable(h, c.Y.Scale) {
+	if err := addHLines(p, c.HLines, c.Y.Scale, xmin, xmax); err != nil {
+		return nil, err
+	}
+	entries, empty, err := addSeries(p, c.Series, c.X.Scale, c.Y.Scale, p.Add)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		f.addLegend(e.name, e.thumbs...)
+	}
+	if empty {
+		p.Title.Text += " (no data)"
+	}
+	// Add widened the ranges to the data; put ours back.
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, ymin, ymax
+	return f, nil
+}
+
+// addHLines draws thin gray horizontal reference lines across [xmin, xmax].
+func addHLines(p *plot.Plot, ys []float64, scale Scale, xmin, xmax float64) error {
+	for _, h := range ys {
+		if !usable(h, scale) {
 			continue
 		}
 		l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: h}, {X: xmax, Y: h}})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l.LineStyle = draw.LineStyle{Color: Gray, Width: vg.Points(0.8)}
 		p.Add(l)
 	}
-	for _, s := range c.Series {
+	return nil
+}
+
+// legendEntry is a named series' legend line.
+type legendEntry struct {
+	name   string
+	thumbs []plot.Thumbnailer
+}
+
+// addSeries draws the series in order, handing each plotter to add (p.Add,
+// or a wrapper), and returns the legend entries of the named ones; empty
+// reports that no series had a drawable point.
+func addSeries(p *plot.Plot, series []Series, xs, ys Scale, add func(...plot.Plotter)) (entries []legendEntry, empty bool, err error) {
+	empty = true
+	for _, s := range series {
 		clr := ColorAt(s.Color)
 		width := vg.Points(1.5)
 		if s.Width > 0 {
@@ -190,7 +223,7 @@ func (c LineChart) Figure() (*Figure, error) {
 		ls := s.Style.draw(clr, width)
 		gs := s.Marker.glyph(clr)
 		var thumbs []plot.Thumbnailer
-		for _, seg := range segments(s.Points, c.X.Scale, c.Y.Scale) {
+		for _, seg := range segments(s.Points, xs, ys) {
 			empty = false
 			xys := make(plotter.XYs, len(seg))
 			for i, pt := range seg {
@@ -199,10 +232,10 @@ func (c LineChart) Figure() (*Figure, error) {
 			if s.Style != NoLine {
 				l, err := plotter.NewLine(xys)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				l.LineStyle = ls
-				p.Add(l)
+				add(l)
 				if thumbs == nil {
 					thumbs = append(thumbs, l)
 				}
@@ -210,10 +243,10 @@ func (c LineChart) Figure() (*Figure, error) {
 			if s.Marker != NoMarker {
 				sc, err := plotter.NewScatter(xys)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				sc.GlyphStyle = gs
-				p.Add(sc)
+				add(sc)
 				if len(thumbs) < 2 {
 					thumbs = append(thumbs, sc)
 				}
@@ -222,17 +255,12 @@ func (c LineChart) Figure() (*Figure, error) {
 		if s.Name == "" {
 			continue
 		}
-		if thumbs == nil { // a legend-only entry
+		if thumbs == nil { // a legend-only entry, or no drawable point
 			thumbs = legendThumbs(s.Style, ls, s.Marker, gs)
 		}
-		f.addLegend(s.Name, thumbs...)
+		entries = append(entries, legendEntry{s.Name, thumbs})
 	}
-	if empty {
-		p.Title.Text += " (no data)"
-	}
-	// Add widened the ranges to the data; put ours back.
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, ymin, ymax
-	return f, nil
+	return entries, empty, nil
 }
 
 // legendThumbs draws a style without data.

@@ -38,6 +38,9 @@ func TestTickLabels(t *testing.T) {
 		{"intensity", Log, Plain, 0.004, 300, []string{"0.01", "0.1", "1", "10", "100"}},
 		{"wide decades thinned", Log, Plain, 1e-3, 1e9, []string{"0.01", "1", "100", "10000", "1000000", "1e+08"}},
 		{"linear plain", Linear, Plain, 0, 1, []string{"0", "0.2", "0.4", "0.6", "0.8", "1"}},
+		{"fractions", Log, Fraction, 1.0 / 40, 1.2, []string{"1/32", "1/16", "1/8", "1/4", "1/2", "1"}},
+		{"fractions thinned", Log, Fraction, 1.0 / 1100, 1, []string{"1/1024", "1/256", "1/64", "1/16", "1/4", "1"}},
+		{"fractions narrow", Log, Fraction, 0.3, 0.45, []string{"0.3", "0.35", "0.4", "0.45"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := TickLabels(tc.scale, tc.unit, tc.min, tc.max)
@@ -97,6 +100,7 @@ func TestEmptyCharts(t *testing.T) {
 		"line":     LineChart{Title: "t", X: Axis{Scale: Log, Unit: Count}, Y: Axis{Scale: Log, Unit: Seconds}, Series: []Series{{Name: "x", Points: []Point{{0, 0}}}}}.Figure,
 		"roofline": Roofline{Title: "r", Points: []RooflinePoint{{Intensity: 0, Rate: 1}}, Groups: []string{"g"}, Kinds: []string{"k"}}.Figure,
 		"bars":     Bars{Title: "b", Panels: []BarPanel{{Title: "p"}}, Y: Axis{Unit: Bytes}}.Figure,
+		"scatter":  Scatter{Panels: []ScatterPanel{{Title: "s", X: Axis{Scale: Log}, Y: Axis{Scale: Log}, Series: []Series{{Points: []Point{{0, 1}}}}, Front: []Point{{1, 0}}}}}.Figure,
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, err := build()
@@ -228,6 +232,77 @@ func barsExample() Bars {
 	}
 }
 
+// scatterExample is a trade-off chart of two panels: error (log) and mass
+// (linear) against the fraction of bytes read.
+func scatterExample() Scatter {
+	fams := []struct {
+		name string
+		pts  [][3]float64 // x, error, mass
+	}{
+		{"method a", [][3]float64{{1.0 / 16, 0.15, 0.45}, {1.0 / 8, 0.09, 0.55}, {1.0 / 4, 0.05, 0.66}, {1.0 / 2, 0.017, 0.77}}},
+		{"method b", [][3]float64{{1.0 / 32, 0.3, 0.43}, {1.0 / 16, 0.22, 0.51}, {1.0 / 8, 0.15, 0.6}}},
+		{"method c", [][3]float64{{0.51, 0.03, 0.38}, {0.53, 0.015, 0.51}, {0.56, 0.008, 0.68}}},
+	}
+	var s Scatter
+	s.Title = "Trade-off on example data"
+	for panel, title := range []string{"Error (lower is better)", "Mass (higher is better)"} {
+		sp := ScatterPanel{Title: title, X: Axis{Label: "bytes read / dense's", Scale: Log, Unit: Fraction}, FrontName: "Pareto front"}
+		sp.Y = Axis{Scale: Log}
+		if panel == 1 {
+			sp.Y = Axis{}
+		}
+		for i, f := range fams {
+			var pts []Point
+			for _, p := range f.pts {
+				pts = append(pts, Point{p[0], p[1+panel]})
+			}
+			sp.Series = append(sp.Series, Series{Name: f.name, Points: pts, Color: i, Marker: MarkerAt(i), Width: 1})
+		}
+		sp.Series = append(sp.Series, Series{Name: "reference", Points: []Point{{1, float64(panel)}}, Color: -1, Marker: Square, Style: NoLine})
+		if panel == 0 {
+			sp.Front = []Point{{1.0 / 32, 0.3}, {1.0 / 16, 0.15}, {1.0 / 8, 0.09}, {1.0 / 4, 0.05}, {1.0 / 2, 0.017}, {0.53, 0.015}, {0.56, 0.008}}
+			sp.FrontLabels = []string{"b1", "a1", "", "", "", "", "c3"}
+		} else {
+			sp.Front = []Point{{1.0 / 32, 0.43}, {1.0 / 16, 0.51}, {1.0 / 8, 0.6}, {1.0 / 4, 0.66}, {1.0 / 2, 0.77}, {1, 1}}
+		}
+		s.Panels = append(s.Panels, sp)
+	}
+	return s
+}
+
+func TestScatter(t *testing.T) {
+	s := scatterExample()
+	// The reference point at y = 0 cannot sit on the log axis: it is
+	// dropped, and so is its x.
+	xmin, xmax, ymin, ymax := s.Panels[0].Ranges()
+	if !(xmin < 1.0/32 && xmax > 0.56 && xmax < 1 && ymin < 0.008 && ymax > 0.3 && ymin > 0) {
+		t.Errorf("ranges x [%v, %v] y [%v, %v]", xmin, xmax, ymin, ymax)
+	}
+	f, err := s.Figure()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each name once in the shared legend, then the front: 4 series + 1.
+	if f.entries != 5 {
+		t.Errorf("%d legend entries, want 5", f.entries)
+	}
+	if len(f.Panels) != 2 || f.Panels[0].Title.Text != "Error (lower is better)" {
+		t.Errorf("panels %d", len(f.Panels))
+	}
+	// Reference lines widen the ranges.
+	sp := s.Panels[1]
+	sp.VLines, sp.HLines = []float64{2}, []float64{1.5}
+	_, xmax, _, ymax = sp.Ranges()
+	if xmax < 2 || ymax < 1.5 {
+		t.Errorf("reference lines outside x max %v y max %v", xmax, ymax)
+	}
+	pts, labels := drawableFront(ScatterPanel{X: Axis{Scale: Log}, Y: Axis{Scale: Log}, Front: []Point{{0, 1}, {1, 2}, {2, 3}}, FrontLabels: []string{"x", "", "z"}}, Log, Log)
+	if len(pts) != 2 || !reflect.DeepEqual(labels, []string{"", "z"}) {
+		t.Errorf("front %v labels %q", pts, labels)
+	}
+	decodePNG(t, f)
+}
+
 // TestGolden compares each chart type with a golden PNG by decoded pixels;
 // go test -regen ./plots rewrites the goldens.
 func TestGolden(t *testing.T) {
@@ -235,6 +310,7 @@ func TestGolden(t *testing.T) {
 		"speedup":  speedupExample().Figure,
 		"roofline": rooflineExample().Figure,
 		"bars":     barsExample().Figure,
+		"scatter":  scatterExample().Figure,
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, err := build()

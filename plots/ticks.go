@@ -23,12 +23,13 @@ type Unit int
 
 // Units.
 const (
-	Plain   Unit = iota // 0.5, 10, 1000
-	Count               // sequence lengths, batch: 1K, 4K, 64K (powers of two)
-	Bytes               // 4 MiB, 1 GiB (powers of two)
-	Seconds             // 10 µs, 1 ms (decades)
-	Ratio               // speed-ups: 0.5×, 1×, 2×, 4× (powers of two)
-	Flops               // operation rates: 10 TFLOP/s (decades)
+	Plain    Unit = iota // 0.5, 10, 1000
+	Count                // sequence lengths, batch: 1K, 4K, 64K (powers of two)
+	Bytes                // 4 MiB, 1 GiB (powers of two)
+	Seconds              // 10 µs, 1 ms (decades)
+	Ratio                // speed-ups: 0.5×, 1×, 2×, 4× (powers of two)
+	Flops                // operation rates: 10 TFLOP/s (decades)
+	Fraction             // shares of a whole: 1/64, 1/8, 1/2, 1 (powers of two)
 )
 
 // Format writes v as a tick label of the unit.
@@ -44,12 +45,25 @@ func (u Unit) Format(v float64) string {
 		return units.Ratio(v)
 	case Flops:
 		return units.Flops(v)
+	case Fraction:
+		return fraction(v)
+	}
+	return plainNumber(v)
+}
+
+// fraction writes v in (0, 1) as 1/N when 1/v is whole, else as a number.
+func fraction(v float64) string {
+	if v > 0 && v < 1 {
+		n := 1 / v
+		if r := math.Round(n); math.Abs(n-r) < 1e-6*n {
+			return "1/" + strconv.FormatFloat(r, 'f', -1, 64)
+		}
 	}
 	return plainNumber(v)
 }
 
 // binary units tick at powers of two, the others at powers of ten.
-func (u Unit) binary() bool { return u == Count || u == Bytes || u == Ratio }
+func (u Unit) binary() bool { return u == Count || u == Bytes || u == Ratio || u == Fraction }
 
 // plainNumber prints v with at most 3 significant digits and no exponent
 // in the range people read (1e-4 to 1e7).

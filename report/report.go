@@ -61,10 +61,26 @@ func Write(dir string, res *sweep.Results, opts Options) ([]File, error) {
 	if err := put(sweep.BenchName, rows+" in Go benchmark format (benchstat -col /method "+sweep.BenchName+")", func(w io.Writer) error { return sweep.WriteBench(w, res) }); err != nil {
 		return nil, err
 	}
+	var trade *sweep.Tradeoff
+	tradeNote := ""
+	if res.Grid.Tradeoff != nil && len(res.Rows) > 0 {
+		var err error
+		if trade, err = sweep.BuildTradeoff(res, ""); err != nil {
+			tradeNote = err.Error()
+		} else {
+			pts := fmt.Sprintf("%d points", len(trade.Points))
+			if err := put(sweep.TradeoffCSVName, pts+" of the trade-off view: transfer ratio, error, mass and speed-up on "+trade.Device+", Pareto fronts", func(w io.Writer) error { return sweep.WriteTradeoffCSV(w, trade) }); err != nil {
+				return nil, err
+			}
+			if err := put(sweep.TradeoffJSONName, pts+" of the trade-off view as JSON", func(w io.Writer) error { return sweep.WriteTradeoffJSON(w, trade) }); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var figs []figure
 	if !opts.NoFigures && len(res.Rows) > 0 {
 		var err error
-		figs, err = buildFigures(res)
+		figs, err = buildFigures(res, trade)
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +97,7 @@ func Write(dir string, res *sweep.Results, opts Options) ([]File, error) {
 		}
 	}
 	files = append(files, File{IndexName, "the report: settings, tables and figures in one self-contained page"})
-	page, err := renderHTML(res, figs, files, opts)
+	page, err := renderHTML(res, trade, tradeNote, figs, files, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -98,21 +114,39 @@ type figure struct {
 	png, svg          []byte
 }
 
-// buildFigures renders every figure of res.
-func buildFigures(res *sweep.Results) ([]figure, error) {
+// tradeoffSection is the section of the trade-off figures.
+const tradeoffSection = "\x00tradeoff"
+
+// buildFigures renders every figure of res. A trade-off sweep (trade not
+// nil) gets the trade-off figures only: its many methods at one shape
+// make line charts against S and per-method panels unreadable.
+func buildFigures(res *sweep.Results, trade *sweep.Tradeoff) ([]figure, error) {
 	type spec struct {
 		name, title, what, section string
 		build                      func() (*plots.Figure, error)
 	}
 	var specs []spec
+	if trade != nil {
+		specs = append(specs,
+			spec{TradeoffErrorFigure, "Trade-off against transfer", "output error and attention mass against the fraction of the KV cache read, Pareto front dashed", tradeoffSection,
+				TradeoffChart(res, trade, false).Figure},
+			spec{TradeoffSpeedupFigure, "Trade-off against speed-up", "output error and attention mass against the predicted speed-up on " + trade.Device + ", Pareto front dashed", tradeoffSection,
+				TradeoffChart(res, trade, true).Figure},
+		)
+	}
 	for _, d := range res.Devices {
+		if trade != nil {
+			break
+		}
 		specs = append(specs,
 			spec{"speedup-" + d.Name, "Speed-up over dense", "speed-up over dense against sequence length on " + d.Name, d.Name, SpeedupChart(res, d.Name).Figure},
 			spec{"time-" + d.Name, "Time per decode step", "time per decode step against sequence length on " + d.Name, d.Name, TimeChart(res, d.Name).Figure},
 			spec{"roofline-" + d.Name, "Roofline", "roofline of " + d.Name + " with a point per stage", d.Name, RooflineChart(res, d.Name).Figure},
 		)
 	}
-	specs = append(specs, spec{"transfers", "Transfers by stage and tensor", "bytes per step by stage and tensor", "", TransferChart(res).Figure})
+	if trade == nil {
+		specs = append(specs, spec{"transfers", "Transfers by stage and tensor", "bytes per step by stage and tensor", "", TransferChart(res).Figure})
+	}
 	var out []figure
 	for _, s := range specs {
 		f, err := s.build()
@@ -232,6 +266,10 @@ func Settings(res *sweep.Results) [][2]string {
 	if len(g.Layouts) > 0 {
 		layouts = join(len(g.Layouts), func(i int) string { return string(g.Layouts[i]) }) + " (where the method does not set one)"
 	}
+	steps := "1"
+	if g.Steps > 1 {
+		steps = fmt.Sprintf("%d (times and bytes: the last step, over S+%d positions; fidelity: the mean over the steps)", g.Steps, g.Steps-1)
+	}
 	sample := "automatic"
 	if g.SampleHeads > 0 {
 		sample = fmt.Sprint(g.SampleHeads)
@@ -245,11 +283,15 @@ func Settings(res *sweep.Results) [][2]string {
 		{"impl", join(len(g.Impls), func(i int) string { return string(g.Impls[i]) })},
 		{"K layout", layouts},
 		{"append current token", fmt.Sprint(g.AppendKV)},
+		{"decode steps per point", steps},
 		{"workload, seed", fmt.Sprintf("%s, %d", g.Workload, g.Seed)},
 		{"sampled (sequence, KV head) pairs", sample},
 		{"devices", strings.Join(g.Devices, ", ")},
 		{"placement", place},
 		{"points", fmt.Sprintf("%d of %d finished", res.Done, res.Points)},
+	}
+	if t := g.Tradeoff; t != nil {
+		out = append(out, [2]string{"trade-off view", "speed-ups on " + t.Device + "; lines: " + strings.Join(t.Families, ", ")})
 	}
 	if res.Shard != "" {
 		out = append(out, [2]string{"shard", res.Shard})
@@ -297,17 +339,29 @@ type htmlSection struct {
 	Figures     []htmlFigure
 }
 
+// htmlTradeoff is the trade-off section.
+type htmlTradeoff struct {
+	Device  string
+	Focus   string
+	Figures []htmlFigure
+	Points  []sweep.TradeoffPoint
+	// Multi is set when the points span several shapes.
+	Multi bool
+}
+
 type htmlPage struct {
-	Command    string
-	Settings   [][2]string
-	Incomplete string
-	Sections   []htmlSection
-	Shared     []htmlFigure
-	Fidelity   []FidelityLine
-	Rows       []sweep.Row
-	Files      []File
-	Misfits    bool
-	Focus      string
+	Tradeoff     *htmlTradeoff
+	TradeoffNote string
+	Command      string
+	Settings     [][2]string
+	Incomplete   string
+	Sections     []htmlSection
+	Shared       []htmlFigure
+	Fidelity     []FidelityLine
+	Rows         []sweep.Row
+	Files        []File
+	Misfits      bool
+	Focus        string
 }
 
 var funcs = template.FuncMap{
@@ -315,6 +369,12 @@ var funcs = template.FuncMap{
 	"seconds": func(s float64) string { return units.Seconds(s) },
 	"bytes":   func(n int64) string { return units.Bytes(float64(n)) },
 	"g3":      func(x float64) string { return fmt.Sprintf("%.3g", x) },
+	"dash": func(n int) string {
+		if n == 0 {
+			return "–"
+		}
+		return fmt.Sprint(n)
+	},
 	"ratio": func(x float64) string {
 		if x == 0 {
 			return "–"
@@ -325,16 +385,32 @@ var funcs = template.FuncMap{
 
 var page = template.Must(template.New("index").Funcs(funcs).Parse(indexHTML))
 
-func renderHTML(res *sweep.Results, figs []figure, files []File, opts Options) ([]byte, error) {
-	p := htmlPage{Command: opts.Command, Settings: Settings(res), Rows: res.Rows, Files: files}
+func renderHTML(res *sweep.Results, trade *sweep.Tradeoff, tradeNote string, figs []figure, files []File, opts Options) ([]byte, error) {
+	p := htmlPage{Command: opts.Command, Settings: Settings(res), Rows: res.Rows, Files: files, TradeoffNote: tradeNote}
 	if !res.Complete {
 		p.Incomplete = fmt.Sprintf("This sweep is incomplete: %d of %d points finished. Run it again with --resume to finish it.", res.Done, res.Points)
 	}
 	if f, ok := FocusOf(res); ok {
 		p.Focus = f.String()
 	}
+	if trade != nil {
+		t := &htmlTradeoff{Device: trade.Device, Focus: tradeoffFocus(res, trade).String(), Points: trade.Points}
+		for _, pt := range trade.Points {
+			p0 := trade.Points[0]
+			t.Multi = t.Multi || pt.Seq != p0.Seq || pt.Batch != p0.Batch || pt.DType != p0.DType || pt.Steps != p0.Steps
+		}
+		for _, f := range figs {
+			if f.section == tradeoffSection {
+				t.Figures = append(t.Figures, htmlFigure{f.title, f.what, f.name, dataURL(f.png)})
+			}
+		}
+		p.Tradeoff = t
+	}
 	sums := Summaries(res)
 	for i, d := range res.Devices {
+		if trade != nil {
+			break // the trade-off table replaces the per-device tables
+		}
 		sec := htmlSection{Device: d.Name, Description: d.Description, Summary: sums[i]}
 		for _, f := range figs {
 			if f.section == d.Name {
@@ -400,6 +476,18 @@ details { margin: 1em 0; }
 <table>
 {{range .Settings}}<tr><th class="l">{{index . 0}}</th><td class="l">{{index . 1}}</td></tr>
 {{end}}</table>
+{{if .TradeoffNote}}<p class="warn">No trade-off view: {{.TradeoffNote}}</p>{{end}}
+{{with .Tradeoff}}
+<h2 id="tradeoff">Trade-off</h2>
+<p class="note">Each method over its parameter range, {{.Focus}}{{if .Multi}} in the figures (the table has every shape){{end}}: the output's relative L2 error and the exact attention mass on the positions it selects, against the fraction of the KV cache it reads (transfer: KV-cache bytes read over dense's) and against its predicted speed-up over dense on {{.Device}}. Each family of parameters is a line; the dashed line and rings mark the Pareto front, the points no other point beats in both coordinates (dense, with no error at 1×, takes part).</p>
+{{range .Figures}}<figure><img src="{{.Src}}" alt="{{.What}}"><figcaption>{{.Title}}: {{.What}} (<a href="{{.Name}}.svg">SVG</a>, <a href="{{.Name}}.png">PNG</a>)</figcaption></figure>
+{{end}}
+<table>
+<tr><th class="l">family</th><th class="l">method</th>{{if .Multi}}<th>dtype</th><th>batch</th><th>S</th>{{end}}<th>r</th><th>k</th><th>transfer</th><th>all bytes</th><th>rel. L2 error</th><th>mass covered</th><th>top-k recall</th><th>speed-up</th><th>ideal speed-up</th><th class="l">front</th></tr>
+{{range .Points}}<tr><td class="l">{{.Family}}</td><td class="l">{{.Label}}</td>{{if $.Tradeoff.Multi}}<td>{{.DType}}</td><td>{{.Batch}}</td><td>{{count .Seq}}</td>{{end}}<td>{{dash .R}}</td><td>{{dash .K}}</td><td>{{g3 .TransferRatio}}</td><td>{{g3 .BytesRatio}}</td><td>{{g3 .RelL2Error}}</td><td>{{g3 .MassCovered}}</td><td>{{g3 .TopKRecall}}</td><td>{{ratio .Speedup}}{{if not .Fits}}*{{end}}</td><td>{{ratio .IdealSpeedup}}</td><td class="l">{{if .FrontTransfer}}T{{end}}{{if .FrontSpeedup}}S{{end}}</td></tr>
+{{end}}</table>
+<p class="note">front: on the Pareto front of error against transfer (T) and against speed-up (S). all bytes: every byte the step requests (intermediates, outputs and the append included) over dense's.</p>
+{{end}}
 
 {{range .Sections}}
 <h2 id="{{.Device}}">{{.Device}}</h2>

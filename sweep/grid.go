@@ -3,6 +3,7 @@ package sweep
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,10 +33,28 @@ type Grid struct {
 	// AppendKV includes the stage that appends the current token to the
 	// cache.
 	AppendKV bool `json:"append_kv"`
+	// Steps is kernels.Config.Steps: each point simulates this many
+	// consecutive decode steps (0 means 1). Rows then price the last step
+	// (over seq+Steps−1 positions) and their fidelity is the mean over the
+	// steps.
+	Steps int `json:"steps,omitempty"`
 	// Devices are the device names every point is priced on.
 	Devices []string `json:"devices"`
 	// Placement overrides where tensors live; see Placement.
 	Placement []Placement `json:"placement"`
+	// Tradeoff, when set, adds the trade-off view to the outputs (see
+	// BuildTradeoff).
+	Tradeoff *TradeoffSettings `json:"tradeoff,omitempty"`
+}
+
+// TradeoffSettings are the trade-off view's settings.
+type TradeoffSettings struct {
+	// Device is the device whose predicted speed-ups the view shows; one
+	// of the grid's devices.
+	Device string `json:"device"`
+	// Families are the method list's items (Family.Name), each one line of
+	// the view; methods of no family are lines of their own.
+	Families []string `json:"families,omitempty"`
 }
 
 // DefaultGrid is the paper's kind of figure: Llama-2-7B attention shapes
@@ -279,6 +298,30 @@ type Variant struct {
 	Spec MethodSpec
 	// Label is Spec.String(), the name in tables and legends.
 	Label string
+	// Family is the line of the trade-off view the variant belongs to: its
+	// method's family in Tradeoff.Families (with the impl or layout the
+	// sweep added), or Label.
+	Family string
+}
+
+// families maps each method of the trade-off families to its family.
+func (g Grid) families() map[string]string {
+	out := map[string]string{}
+	if g.Tradeoff == nil {
+		return out
+	}
+	for _, name := range g.Tradeoff.Families {
+		f, err := ExpandMethod(name)
+		if err != nil {
+			continue // Validate reports it
+		}
+		for _, m := range f.Methods {
+			if _, ok := out[m.String()]; !ok {
+				out[m.String()] = f.Name
+			}
+		}
+	}
+	return out
 }
 
 // Variants expands the methods over the sweep's impls and layouts. Methods
@@ -287,6 +330,7 @@ type Variant struct {
 func (g Grid) Variants() []Variant {
 	var out []Variant
 	seen := map[string]bool{}
+	fams := g.families()
 	for _, m := range g.Methods {
 		impls := g.Impls
 		if m.Impl != "" || len(impls) == 0 {
@@ -303,7 +347,17 @@ func (g Grid) Variants() []Variant {
 					continue
 				}
 				seen[s.String()] = true
-				out = append(out, Variant{Spec: s, Label: s.String()})
+				v := Variant{Spec: s, Label: s.String(), Family: s.String()}
+				if f, ok := fams[m.String()]; ok {
+					v.Family = f
+					if s.Impl != m.Impl {
+						v.Family += ":impl=" + string(s.Impl)
+					}
+					if s.KLayout != m.KLayout {
+						v.Family += ":layout=" + string(s.KLayout)
+					}
+				}
+				out = append(out, v)
 			}
 		}
 	}
@@ -326,8 +380,8 @@ type Point struct {
 // shapeKey is everything but the method.
 func shapeKey(c kernels.Config) string {
 	s := c.Shape
-	return fmt.Sprintf("dtype=%s/batch=%d/heads=%d/kv_heads=%d/head_dim=%d/seq=%d/workload=%s/seed=%d/sample=%d/append=%t",
-		c.DType, s.Batch, s.Heads, s.KVHeads, s.HeadDim, s.Seq, c.Workload, c.Seed, c.SampleHeads, c.Spec.AppendKV)
+	return fmt.Sprintf("dtype=%s/batch=%d/heads=%d/kv_heads=%d/head_dim=%d/seq=%d/steps=%d/workload=%s/seed=%d/sample=%d/append=%t",
+		c.DType, s.Batch, s.Heads, s.KVHeads, s.HeadDim, s.Seq, max(c.Steps, 1), c.Workload, c.Seed, c.SampleHeads, c.Spec.AppendKV)
 }
 
 // Points expands the grid in order: dtype, batch, sequence length, method.
@@ -350,9 +404,10 @@ func (g Grid) Points() []Point {
 						Workload:    g.Workload,
 						Seed:        g.Seed,
 						SampleHeads: g.SampleHeads,
+						Steps:       g.Steps,
 					}
 					grp := shapeKey(c)
-					out = append(out, Point{Index: len(out), Variant: v, Config: c, Group: grp, Key: "method=" + v.Label + "/" + grp})
+					out = append(out, Point{Index: len(out), Variant: v, Config: c, Group: grp, Key: "method=" + v.Spec.FullString() + "/" + grp})
 				}
 			}
 		}
@@ -396,6 +451,22 @@ func (g Grid) Validate() error {
 	}
 	if _, err := kernels.ParseWorkload(string(g.Workload)); err != nil {
 		errs = append(errs, err)
+	}
+	if g.Steps < 0 {
+		errs = append(errs, fmt.Errorf("steps must be positive, got %d", g.Steps))
+	}
+	if t := g.Tradeoff; t != nil {
+		if !slices.Contains(g.Devices, t.Device) {
+			errs = append(errs, fmt.Errorf("trade-off device %q is not one of the sweep's devices (%s)", t.Device, strings.Join(g.Devices, ", ")))
+		}
+		if !slices.ContainsFunc(g.Methods, func(m MethodSpec) bool { return m.Name == kernels.MethodDense }) {
+			errs = append(errs, errors.New("the trade-off view compares with dense: add dense to the methods"))
+		}
+		for _, f := range t.Families {
+			if _, err := ExpandMethod(f); err != nil {
+				errs = append(errs, fmt.Errorf("trade-off family: %w", err))
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

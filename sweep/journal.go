@@ -16,7 +16,9 @@ import (
 // It is what --resume reads.
 const JournalName = "journal.jsonl"
 
-const journalVersion = 1
+// journalVersion 2: keys spell every method parameter out and include
+// steps.
+const journalVersion = 2
 
 // journalHeader is the first line of a journal.
 type journalHeader struct {
@@ -104,7 +106,7 @@ func parseJournal(data []byte) ([]record, int64, error) {
 				return nil, 0, fmt.Errorf("line 1: not a bwsim sweep journal")
 			}
 			if h.Journal != journalVersion {
-				return nil, 0, fmt.Errorf("journal version %d, this bwsim reads version %d", h.Journal, journalVersion)
+				return nil, 0, fmt.Errorf("journal version %d, this bwsim reads version %d: run without --resume to start over", h.Journal, journalVersion)
 			}
 		} else {
 			var r record

@@ -27,7 +27,7 @@ var CSVHeader = []string{
 	"bytes", "moved_bytes", "kv_cache_bytes", "kv_level", "bound", "fits",
 	"rel_l2_error", "alpha_mean", "mass_covered", "topk_recall",
 	"scale", "sampled_pairs", "total_pairs", "note",
-	"page", "label_bits", "sinks",
+	"page", "label_bits", "sinks", "steps",
 }
 
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
@@ -66,7 +66,7 @@ func WriteCSV(w io.Writer, rows []Row) error {
 			r.KVLevel, r.Bound, strconv.FormatBool(r.Fits),
 			ftoa(r.RelL2Error), ftoa(r.AlphaMean), ftoa(r.MassCovered), ftoa(r.TopKRecall),
 			ftoa(r.Scale), strconv.FormatInt(r.SampledPairs, 10), strconv.FormatInt(r.TotalPairs, 10), r.Note,
-			optionalInt(r.Page), optionalInt(r.LabelBits), optionalInt(r.Sinks),
+			optionalInt(r.Page), optionalInt(r.LabelBits), optionalInt(r.Sinks), strconv.Itoa(max(r.Steps, 1)),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -130,6 +130,9 @@ func WriteBench(w io.Writer, res *Results) error {
 	}
 	fmt.Fprintf(&b, "bwsim: sweep\nschema: %s\nheads: %d\nkv-heads: %d\nhead-dim: %d\nworkload: %s\nseed: %d\n",
 		Schema, g.Heads, kv, g.HeadDim, g.Workload, g.Seed)
+	if g.Steps > 1 {
+		fmt.Fprintf(&b, "steps: %d\n", g.Steps)
+	}
 	if res.Shard != "" {
 		fmt.Fprintf(&b, "shard: %s\n", res.Shard)
 	}

@@ -43,6 +43,10 @@ type Row struct {
 	Workload string `json:"workload"`
 	Seed     uint64 `json:"seed"`
 	AppendKV bool   `json:"append_kv"`
+	// Steps is the decode steps simulated (Grid.Steps, at least 1): Seq is
+	// the first step's length, times and bytes are the last step's and
+	// fidelity is the mean over the steps.
+	Steps int `json:"steps"`
 
 	// Seconds is the calibrated time of one decode step, IdealSeconds the
 	// requested bytes at peak bandwidth.
@@ -213,8 +217,8 @@ func (r *Results) Device(name string) (DeviceInfo, bool) {
 
 // groupOf is the row's shape key (everything but the method and device).
 func groupOf(r Row) string {
-	return fmt.Sprintf("dtype=%s/batch=%d/heads=%d/kv_heads=%d/head_dim=%d/seq=%d/workload=%s/seed=%d/append=%t",
-		r.DType, r.Batch, r.Heads, r.KVHeads, r.HeadDim, r.Seq, r.Workload, r.Seed, r.AppendKV)
+	return fmt.Sprintf("dtype=%s/batch=%d/heads=%d/kv_heads=%d/head_dim=%d/seq=%d/steps=%d/workload=%s/seed=%d/append=%t",
+		r.DType, r.Batch, r.Heads, r.KVHeads, r.HeadDim, r.Seq, max(r.Steps, 1), r.Workload, r.Seed, r.AppendKV)
 }
 
 // ComputeSpeedups fills Speedup and IdealSpeedup of every row from the dense

@@ -312,7 +312,7 @@ func priceRow(p Point, out *kernels.Outcome, dev *hwmodel.Device, place map[trac
 		Realloc: (c.Spec.Method == kernels.MethodSparQ || c.Spec.Method == kernels.MethodTopK) && !c.Spec.NoReallocation,
 		Page:    c.Spec.Page, LabelBits: c.Spec.LabelBits, Sinks: c.Spec.Sinks,
 		Device: dev.Name, Batch: s.Batch, Seq: s.Seq, Heads: s.Heads, KVHeads: s.KVHeads, HeadDim: s.HeadDim,
-		DType: string(c.DType), Workload: string(c.Workload), Seed: c.Seed, AppendKV: c.Spec.AppendKV,
+		DType: string(c.DType), Workload: string(c.Workload), Seed: c.Seed, AppendKV: c.Spec.AppendKV, Steps: max(c.Steps, 1),
 		Seconds: finite(pred.Seconds), IdealSeconds: finite(pred.IdealSeconds),
 		Bytes: sum.ReadBytes + sum.WriteBytes, MovedBytes: pred.MovedBytes,
 		Bound: dominantBound(pred), Fits: fits, Note: note, KVLevel: pred.Placement[kernels.TensorK],

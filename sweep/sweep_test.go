@@ -79,7 +79,13 @@ func TestParseMethod(t *testing.T) {
 		{"loki:ratio=1/4:layout=twice", "loki:ratio=1/4:layout=twice", "loki-1of4-twice"},
 		{"loki:layout=once", "loki:r=32:k=128:layout=once", "loki-r32-k128"},
 		{"doublesparse", "doublesparse:r=16:k=128", "doublesparse-r16-k128"},
-		{"doublesparse:label-bits=4:r=8", "doublesparse:r=8:k=128:bits=4", "doublesparse-r8-k128-b4"},
+		{"doublesparse:label-bits=4:r=8", "doublesparse:r=8:k=128:label-bits=4", "doublesparse-r8-k128-b4"},
+		{"doublesparse:bits=2", "doublesparse:r=16:k=128:label-bits=2", "doublesparse-r16-k128-b2"},
+		{"doublesparse:ratio=1/8:label_bits=16", "doublesparse:ratio=1/8", "doublesparse-1of8"},
+		{"h2o:ratio=1/8", "h2o:ratio=1/8", "h2o-1of8"},
+		{"window:ratio=1/16:sinks=8", "window:ratio=1/16:sinks=8", "window-1of16-s8"},
+		{"quest:ratio=1/4:page=32", "quest:ratio=1/4:page=32", "quest-1of4-p32"},
+		{"quest:ratio=1/8", "quest:ratio=1/8", "quest-1of8"},
 	} {
 		m, err := ParseMethod(tc.in)
 		if err != nil {
@@ -97,9 +103,19 @@ func TestParseMethod(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", `unknown method ""`},
 		{"h3o", `unknown method "h3o" (want dense, sparq, topk, flexgen, h2o, window, quest, loki, doublesparse)`},
-		{"h2o:r=8", `unknown key "r" for h2o (keys: k, impl)`},
-		{"topk:ratio=1/8", `unknown key "ratio" for topk`},
-		{"doublesparse:bits=3", "bits=3: want one of [1 2 4 8 16]"},
+		{"h2o:r=8", `unknown key "r" for h2o (keys: k, ratio, impl)`},
+		{"topk:ratio=1/8", `unknown key "ratio" for topk (it reads all of K to score exactly, so it never moves less than half of dense's bytes; give k)`},
+		{"flexgen:ratio=1/2", `unknown key "ratio" for flexgen (it reads all of K`},
+		{"loki:bits=4", `unknown key "label-bits" for loki (keys: r, k, ratio, layout, impl)`},
+		{"doublesparse:bits=3", "label-bits=3: want one of [1 2 4 8 16]"},
+		{"doublesparse:bits=4:label-bits=8", `key "label-bits" given twice`},
+		{"h2o:ratio=1/8:k=64", "ratio sets k from the shape; give either ratio or k"},
+		{"loki:ratio=1/8:r=8", "ratio sets r and k from the shape; give either ratio or r and k"},
+		{"quest:ratio=1/16", "quest's page metadata alone reads 1/16 of dense's bytes (a min and a max per channel and page of 16); want a ratio above 1/16, or a larger page"},
+		{"quest:page=8:ratio=1/8", "want a ratio above 1/8"},
+		{"quest:k=8", "page 16 exceeds the token budget k 8: not one page fits"},
+		{"window:k=2", "sinks 4 exceed the token budget k 2"},
+		{"window:k=8:sinks=9", "sinks 9 exceed the token budget k 8"},
 		{"window:sinks=-1", "sinks=-1: not a whole number ≥ 0"},
 		{"quest:page=0", "page=0: must be positive"},
 		{"dense:r=32", `unknown key "r" for dense (keys: impl)`},
@@ -147,6 +163,15 @@ func TestMethodSpecPerShape(t *testing.T) {
 		{mustParse(t, "loki:ratio=1/4"), 128, 4096, 32, 512, kernels.KOnce, kernels.Unfused},
 		{mustParse(t, "h2o:k=64"), 128, 4096, 0, 64, "", kernels.Unfused},
 		{mustParse(t, "quest:impl=fused"), 128, 4096, 0, 128, "", kernels.Fused},
+		// ratio=1/c per method: half proxy, half gather where there is a
+		// proxy; k = S/c for the methods that only read k rows; Quest's
+		// page bounds take 1/page.
+		{mustParse(t, "doublesparse:ratio=1/8"), 128, 4096, 16, 256, "", kernels.Unfused},
+		{mustParse(t, "h2o:ratio=1/8"), 128, 4096, 0, 512, "", kernels.Unfused},
+		{mustParse(t, "window:ratio=1/16"), 128, 4096, 0, 256, "", kernels.Unfused},
+		{mustParse(t, "quest:ratio=1/8"), 128, 4096, 0, 256, "", kernels.Unfused},
+		{mustParse(t, "quest:ratio=1/4:page=32"), 128, 4096, 0, 896, "", kernels.Unfused},
+		{mustParse(t, "window:ratio=1/16"), 64, 8, 0, 1, "", kernels.Unfused},
 	} {
 		sp := tc.m.Spec(kernels.Shape{HeadDim: tc.d, Seq: tc.s}, true)
 		if sp.R != tc.r || sp.K != tc.k || sp.KLayout != tc.layout || sp.Impl != tc.wantImpl || !sp.AppendKV {
@@ -296,7 +321,7 @@ func TestGrid(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for i, p := range pts {
-		if p.Index != i || keys[p.Key] || !strings.HasPrefix(p.Key, "method="+p.Variant.Label+"/") {
+		if p.Index != i || keys[p.Key] || !strings.HasPrefix(p.Key, "method="+p.Variant.Spec.FullString()+"/") || !strings.Contains(p.Key, "/steps=1/") {
 			t.Errorf("point %d: index %d key %q", i, p.Index, p.Key)
 		}
 		keys[p.Key] = true

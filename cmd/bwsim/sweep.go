@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,10 +36,28 @@ type sweepFlags struct {
 
 	methods, seq, batch, devices, dtype, impl, layout, placement string
 	workload, out, shard                                         string
-	heads, kvHeads, headDim, sampleHeads, jobs                   int
+	heads, kvHeads, headDim, sampleHeads, jobs, steps            int
 	seed                                                         uint64
 	noAppend, resume, quiet, noFigures                           bool
+	tradeoff                                                     bool
+	tradeoffDevice                                               string
+	// changed reports whether a flag was given (on the command line or in
+	// the --config file); nil: none was.
+	changed func(name string) bool
 }
+
+// Defaults of bwsim sweep --tradeoff for the flags it leaves unset: one
+// moderate shape (Llama-2-7B attention at S = 4K, batch 64, where attention
+// is bound by memory bandwidth) and tradeoffSampleHeads sampled heads, so
+// that the ~40 points take seconds.
+var tradeoffDefaults = map[string]string{
+	"seq":   "4k",
+	"batch": "64",
+}
+
+// tradeoffSampleHeads is --sample-heads under --tradeoff unless set (or
+// all pairs of a smaller shape).
+const tradeoffSampleHeads = 16
 
 func (f *sweepFlags) register(fs *pflag.FlagSet) {
 	d := sweep.DefaultGrid()
@@ -46,7 +66,10 @@ func (f *sweepFlags) register(fs *pflag.FlagSet) {
 		methods[i] = m.String()
 	}
 	fs.StringVar(&f.methods, "methods", strings.Join(methods, ","), "methods, comma-separated, NAME[:KEY=VALUE]...: dense, sparq:r=R:k=K, sparq:ratio=1/C,\n"+
-		"topk, flexgen, h2o, window, quest, loki, doublesparse (keys: r, k, ratio, page, bits, sinks,\nlayout=twice|once, impl=unfused|fused, realloc=false; see the sweep package docs)")
+		"topk, flexgen, h2o, window, quest, loki, doublesparse (keys: k token budget, r proxy size,\n"+
+		"ratio=1/C, page, label-bits, sinks, layout=twice|once, impl=unfused|fused, realloc=false);\n"+
+		"a value may be a range, A..B doubling (k=128..1024, ratio=1/2..1/16), or A|B alternatives\n"+
+		"(with --tradeoff the default is each method over its range; see bwsim sweep --help)")
 	fs.StringVar(&f.seq, "seq", "1k..128k", "sequence lengths: a list and ranges, e.g. 1k..128k (doubling), 4k,16k, 1k..8k:+1k")
 	fs.StringVar(&f.batch, "batch", "1,64", "batch sizes, as --seq")
 	fs.StringVar(&f.devices, "devices", strings.Join(d.Devices, ","), "devices to price every point on (see bwsim devices)")
@@ -61,6 +84,11 @@ func (f *sweepFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "random seed of the synthetic workload")
 	fs.IntVar(&f.sampleHeads, "sample-heads", 0, "simulate this many (sequence, kv-head) pairs per point and scale (0: automatic)")
 	fs.BoolVar(&f.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v")
+	fs.IntVar(&f.steps, "steps", 1, "consecutive decode steps per point, the cache growing by one token each: rows price\nthe last step, fidelity is the mean over the steps")
+	fs.BoolVar(&f.tradeoff, "tradeoff", false, "trade-off view: error and attention mass against transfer ratio and predicted speed-up,\n"+
+		"Pareto front marked (tradeoff.csv, tradeoff.json, tradeoff-*.png/svg); defaults become\n"+
+		"each method over its range at --seq 4k --batch 64 --sample-heads 16 (at most all pairs)")
+	fs.StringVar(&f.tradeoffDevice, "tradeoff-device", "", "device of the trade-off view's speed-ups (default: the first of --devices)")
 	fs.IntVarP(&f.jobs, "jobs", "j", 0, "points run at once (0: one per core)")
 	fs.StringVarP(&f.out, "out", "o", "./bwsim-out", "output `DIR` (with --shard i/n: DIR/shard-i-of-n)")
 	fs.BoolVar(&f.resume, "resume", false, "keep the points an interrupted sweep in the output directory finished; run the rest")
@@ -125,13 +153,22 @@ func (f *sweepFlags) where(flag string) string {
 func (f *sweepFlags) grid() (sweep.Grid, error) {
 	var errs []error
 	bad := func(flag string, err error) { errs = append(errs, fmt.Errorf("%s: %w", f.where(flag), err)) }
-	g := sweep.Grid{Heads: f.heads, KVHeads: f.kvHeads, HeadDim: f.headDim, Seed: f.seed, SampleHeads: f.sampleHeads, AppendKV: !f.noAppend}
+	if f.tradeoff {
+		f.tradeoffDefaults()
+	}
+	g := sweep.Grid{Heads: f.heads, KVHeads: f.kvHeads, HeadDim: f.headDim, Seed: f.seed, SampleHeads: f.sampleHeads, AppendKV: !f.noAppend, Steps: f.steps}
 	if f.kvHeads == 0 {
 		g.KVHeads = f.heads
 	}
-	var err error
-	if g.Methods, err = sweep.ParseMethods([]string{f.methods}); err != nil {
+	fams, err := sweep.ParseFamilies([]string{f.methods})
+	if err != nil {
 		bad("methods", err)
+	}
+	for _, fam := range fams {
+		g.Methods = append(g.Methods, fam.Methods...)
+	}
+	if f.steps < 1 {
+		bad("steps", errors.New("must be positive"))
 	}
 	// parseCount's messages start with the flag; bad adds where the value
 	// came from instead.
@@ -199,6 +236,34 @@ func (f *sweepFlags) grid() (sweep.Grid, error) {
 	if f.sampleHeads < 0 {
 		bad("sample-heads", errors.New("must not be negative"))
 	}
+	if f.tradeoffDevice != "" && !f.tradeoff {
+		bad("tradeoff-device", errors.New("only with --tradeoff"))
+	}
+	if f.tradeoff && len(g.Devices) > 0 {
+		t := &sweep.TradeoffSettings{Device: strings.ToLower(strings.TrimSpace(f.tradeoffDevice))}
+		if t.Device == "" {
+			t.Device = g.Devices[0]
+		} else if !slices.Contains(g.Devices, t.Device) {
+			bad("tradeoff-device", fmt.Errorf("%q is not one of --devices (%s)", t.Device, strings.Join(g.Devices, ", ")))
+		}
+		// Dense is the reference of every ratio and speed-up.
+		hasDense := false
+		for _, fam := range fams {
+			t.Families = append(t.Families, fam.Name)
+			hasDense = hasDense || fam.Name == kernels.MethodDense
+		}
+		if !hasDense && len(fams) > 0 {
+			g.Methods = append([]sweep.MethodSpec{{Name: kernels.MethodDense}}, g.Methods...)
+			t.Families = append([]string{kernels.MethodDense}, t.Families...)
+		}
+		g.Tradeoff = t
+		if f.changed == nil || !f.changed("sample-heads") {
+			g.SampleHeads = tradeoffSampleHeads
+			for _, b := range g.Batches {
+				g.SampleHeads = min(g.SampleHeads, b*max(g.KVHeads, 1))
+			}
+		}
+	}
 	if f.jobs < 0 {
 		bad("jobs", errors.New("must not be negative"))
 	}
@@ -209,6 +274,26 @@ func (f *sweepFlags) grid() (sweep.Grid, error) {
 		return g, asUsage(err)
 	}
 	return g, nil
+}
+
+// tradeoffDefaults gives the flags --tradeoff changes the defaults of
+// their trade-off values, unless they were set.
+func (f *sweepFlags) tradeoffDefaults() {
+	changed := func(name string) bool { return f.changed != nil && f.changed(name) }
+	if !changed("methods") {
+		f.methods = strings.Join(sweep.DefaultTradeoffMethods, ",")
+	}
+	for name, v := range tradeoffDefaults {
+		if changed(name) {
+			continue
+		}
+		switch name {
+		case "seq":
+			f.seq = v
+		case "batch":
+			f.batch = v
+		}
+	}
 }
 
 func splitList(s string) []string {
@@ -268,18 +353,49 @@ interrupted sweep (Ctrl-C) keeps its rows: run the same command with
 --resume to finish it. --shard i/n runs one slice (for a cluster's job
 runner); bwsim sweep merge joins the slices.
 
+Methods are NAME[:KEY=VALUE]... with the keys of bwsim run: k (every
+method's token budget), r (the proxy size of sparq, loki and doublesparse),
+page (quest), label-bits (doublesparse), sinks (window), layout, impl,
+realloc, and ratio=1/C, which sizes the method to read about 1/C of dense's
+KV-cache bytes at each shape (sparq, loki, doublesparse: r = d_h/C and
+k = S/2C; h2o, window: k = S/C; quest: k = S·(1/C − 1/page)). A value may
+be a range, A..B doubling (k=128..1024, ratio=1/2..1/16), or alternatives
+A|B (label-bits=4|16): the item expands to one method per combination.
+
+--tradeoff draws the trade-off view, the SparQ paper's Figure 1 at the
+attention level: each method's output error and attention mass against the
+fraction of the KV cache it reads and against its predicted speed-up on
+--tradeoff-device, with the Pareto front marked, in tradeoff-error and
+tradeoff-speedup (PNG, SVG), tradeoff.csv, tradeoff.json and index.html.
+Each --methods item is one line of the view. Unless set, --tradeoff runs
+every method over its range:
+  ` + strings.Join(sweep.DefaultTradeoffMethods, "\n  ") + `
+at --seq 4k --batch 64 with 16 sampled heads (about 15 s of CPU time).
+
+--steps T simulates T consecutive decode steps per point (the cache
+growing by one token each, H2O evicting as it goes): rows price the last
+step and report the fidelity averaged over the steps.
+
 Every flag can also be set in the sweep: section of the --config file
 (snake_case keys: methods, seq, batch, devices, dtype, heads, kv_heads,
 head_dim, impl, k_layout, placement, workload, seed, sample_heads,
-no_append, jobs, out); the command line wins.`,
+no_append, jobs, out, steps, tradeoff, tradeoff_device); the command line
+wins.`,
 		Example: `  bwsim sweep
   bwsim sweep --methods dense,sparq:r=16:k=64,sparq:ratio=1/4 --seq 4k..64k --batch 8 --devices h100-sxm,h200
+  bwsim sweep --methods dense,h2o:ratio=1/8,quest:k=512:page=16,doublesparse:r=16:label-bits=4 --steps 8
+  bwsim sweep --tradeoff --devices a100-40gb,h100-sxm --tradeoff-device h100-sxm
+  bwsim sweep --tradeoff --methods sparq:r=8..64:k=128,h2o:k=128..1024 --seq 16k
   bwsim sweep --placement kv-cache=sram --devices ipu-bow --seq 1k..16k
   bwsim sweep --shard 3/8 --out results && bwsim sweep merge results/shard-*`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.applyConfig(cmd); err != nil {
 				return err
+			}
+			f.changed = func(name string) bool {
+				_, fromConfig := f.fromConfig[name]
+				return cmd.Flags().Changed(name) || fromConfig
 			}
 			return runSweep(cmd, &f)
 		},
@@ -368,8 +484,15 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// printSummary prints each device's speed-ups.
+// printSummary prints each device's speed-ups, or the trade-off table
+// of a trade-off sweep.
 func printSummary(w io.Writer, res *sweep.Results) {
+	if res.Grid.Tradeoff != nil {
+		if t, err := sweep.BuildTradeoff(res, ""); err == nil {
+			printTradeoff(w, t)
+			return
+		}
+	}
 	misfit := false
 	for i, t := range report.Summaries(res) {
 		if i > 0 {
@@ -399,6 +522,71 @@ func printSummary(w io.Writer, res *sweep.Results) {
 	if misfit {
 		fmt.Fprintln(w, "\n* the KV cache does not fit in the device's memory: priced as if it did")
 	}
+}
+
+// printTradeoff prints the trade-off view, a line per point.
+func printTradeoff(w io.Writer, t *sweep.Tradeoff) {
+	multi := false
+	for _, p := range t.Points {
+		p0 := t.Points[0]
+		multi = multi || p.Seq != p0.Seq || p.Batch != p0.Batch || p.DType != p0.DType
+	}
+	if len(t.Points) == 0 {
+		return
+	}
+	head := "trade-off against dense, speed-ups on " + t.Device
+	if p := t.Points[0]; !multi {
+		head += fmt.Sprintf(", batch %d, S = %s, %s", p.Batch, units.Count(float64(p.Seq)), p.DType)
+	}
+	if p := t.Points[0]; p.Steps > 1 {
+		head += fmt.Sprintf(", %d decode steps (the last one priced, fidelity averaged)", p.Steps)
+	}
+	fmt.Fprintln(w, head)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	hdr := "method\t"
+	if multi {
+		hdr += "dtype\tbatch\tS\t"
+	}
+	fmt.Fprintln(tw, hdr+"r\tk\ttransfer\trel. error\tmass\tspeed-up (ideal)\tfront")
+	misfit := false
+	for _, p := range t.Points {
+		line := p.Label + "\t"
+		if multi {
+			line += fmt.Sprintf("%s\t%d\t%s\t", p.DType, p.Batch, units.Count(float64(p.Seq)))
+		}
+		front := ""
+		if p.FrontTransfer {
+			front += "T"
+		}
+		if p.FrontSpeedup {
+			front += "S"
+		}
+		if front == "" {
+			front = "–"
+		}
+		speed := "–"
+		if p.Speedup > 0 {
+			speed = fmt.Sprintf("%.3g× (%.3g×)", p.Speedup, p.IdealSpeedup)
+			if !p.Fits {
+				speed += "*"
+				misfit = true
+			}
+		}
+		line += fmt.Sprintf("%s\t%s\t%.3g\t%.3g\t%.3g\t%s\t%s", dash(p.R), dash(p.K), p.TransferRatio, p.RelL2Error, p.MassCovered, speed, front)
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "transfer: KV-cache bytes read over dense's; front: on the Pareto front of error against transfer (T) and speed-up (S)")
+	if misfit {
+		fmt.Fprintln(w, "* the KV cache does not fit in the device's memory: priced as if it did")
+	}
+}
+
+func dash(n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return strconv.Itoa(n)
 }
 
 func plural(n int, what string) string {

@@ -187,3 +187,44 @@ func TestSweepInterruptAndResume(t *testing.T) {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
 }
+
+// TestSweepTradeoffShardsAndMerge splits a trade-off sweep of two shapes
+// in shards and checks the merge writes the whole sweep's trade-off view.
+func TestSweepTradeoffShardsAndMerge(t *testing.T) {
+	isolateConfig(t)
+	args := []string{"sweep", "--tradeoff", "--methods", "sparq:r=4..8:k=32,h2o:k=32|64", "--seq", "256,512", "--batch", "2",
+		"--heads", "4", "--head-dim", "32", "--devices", "h100-sxm,ipu-bow", "--tradeoff-device", "ipu-bow", "--steps", "2",
+		"--no-host-file", "--no-figures", "-q"}
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole")
+	if code, _, stderr := runCLI(t, context.Background(), append(args, "--out", whole)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	shards := filepath.Join(dir, "shards")
+	for _, s := range []string{"1/2", "2/2"} {
+		if code, _, stderr := runCLI(t, context.Background(), append(args, "--out", shards, "--shard", s)...); code != 0 {
+			t.Fatalf("shard %s: exit %d: %s", s, code, stderr)
+		}
+	}
+	parts, _ := filepath.Glob(filepath.Join(shards, "shard-*-of-2"))
+	merged := filepath.Join(dir, "merged")
+	if code, _, stderr := runCLI(t, context.Background(), append([]string{"sweep", "merge", "--no-figures", "-q", "--out", merged}, parts...)...); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(whole, sweep.TradeoffCSVName))
+	b, _ := os.ReadFile(filepath.Join(merged, sweep.TradeoffCSVName))
+	if strings.Count(string(a), "\n") != 1+2*5 || string(a) != string(b) {
+		t.Errorf("merged tradeoff.csv differs from the whole sweep's:\n%s\n%s", a, b)
+	}
+	for _, want := range []string{",ipu-bow,", "h2o:k=32|64,h2o:k=64,h2o,,64,", ",fp16,2,512,2,"} {
+		if !strings.Contains(string(a), want) {
+			t.Errorf("tradeoff.csv lacks %q:\n%s", want, a)
+		}
+	}
+	// Resuming the finished sweep reruns nothing and keeps the view.
+	code, _, stderr := runCLI(t, context.Background(), append(args, "--out", whole, "--resume")...)
+	c, _ := os.ReadFile(filepath.Join(whole, sweep.TradeoffCSVName))
+	if code != 0 || !strings.Contains(stderr, "10 of 10 points") || string(c) != string(a) {
+		t.Errorf("resume: exit %d: %s", code, stderr)
+	}
+}
