@@ -415,9 +415,20 @@ func (g Grid) Points() []Point {
 	return out
 }
 
+// MaxPoints bounds the points of one grid (before sharding).
+const MaxPoints = 200_000
+
 // Validate checks the grid's own values and every point's configuration
 // (kernels.Plan: shapes, parameters, host memory), without running anything.
 func (g Grid) Validate() error {
+	// Refuse an exploding grid before expanding it: every point holds a
+	// configuration and, once run, a row per device.
+	n := int64(len(g.Methods)) * int64(len(g.Seqs)) * int64(len(g.Batches)) * int64(max(len(g.DTypes), 1)) *
+		int64(max(len(g.Impls), 1)) * int64(max(len(g.Layouts), 1))
+	if n > MaxPoints {
+		return fmt.Errorf("the grid has up to %d points (%d methods × %d seq × %d batch × %d dtype × %d impl × %d layout), more than the %d a sweep runs: split it with --shard or narrow the ranges",
+			n, len(g.Methods), len(g.Seqs), len(g.Batches), max(len(g.DTypes), 1), max(len(g.Impls), 1), max(len(g.Layouts), 1), MaxPoints)
+	}
 	var errs []error
 	if len(g.Methods) == 0 {
 		errs = append(errs, errors.New("no methods"))

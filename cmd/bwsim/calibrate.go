@@ -46,8 +46,23 @@ It takes a few seconds (about one with --quick).`,
 			path := out
 			if path == "" {
 				if path, err = config.HostFilePath(""); err != nil {
-					return err
+					return asUsage(err)
 				}
+			}
+			if path != "-" {
+				if err := checkOutputFile(path); err != nil {
+					if out == "" {
+						return badInput("host file %s: %v (choose another with --out)", path, err)
+					}
+					return badInput("--out %s: %v", path, err)
+				}
+			}
+			// Check the user's device files and overrides before measuring
+			// (the host file is what this command replaces).
+			pre := lo
+			pre.SkipHostFile = true
+			if _, err := config.LoadDevices(pre); err != nil {
+				return asUsage(err)
 			}
 			opts := hwmodel.CalibrateOptions{}
 			if quick {

@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 )
 
 func main() {
@@ -22,8 +24,20 @@ func main() {
 
 // run executes the command line and returns the process exit code: 0 on
 // success, 2 for bad input (flags, values, config files), 1 for failures
-// during the work.
-func run(ctx context.Context, args []string, stdout, stderr *os.File) int {
+// during the work. Commands that draw on a terminal (the sweep's progress
+// bar) do so only when stderr is an *os.File. A panic in the command is a
+// bug: it is reported in one line (with the stack when $BWSIM_DEBUG is
+// set) and exits with 1.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "bwsim: internal error: %v (a bug in bwsim: please report it with the command line)\n", r)
+			if os.Getenv("BWSIM_DEBUG") != "" {
+				stderr.Write(debug.Stack())
+			}
+			code = 1
+		}
+	}()
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)

@@ -61,6 +61,11 @@ layer and an all-gather of the logits over the device's fastest link.`,
 			if err != nil {
 				return err
 			}
+			if f.out != "" {
+				if err := checkOutputDir(f.out); err != nil {
+					return badInput("--out %s: %v", f.out, err)
+				}
+			}
 			p, err := planner.Plan(cmd.Context(), req)
 			if err != nil {
 				if cmd.Context().Err() != nil {

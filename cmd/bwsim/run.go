@@ -88,6 +88,14 @@ the mean over the steps, and --json lists every step.`,
 			if err != nil {
 				return asUsage(err)
 			}
+			if len(placement) > 0 && len(devices) == 0 {
+				return badInput("--placement places tensors on the devices of --device: give --device")
+			}
+			if traceOut != "" {
+				if err := checkWritable(traceOut); err != nil {
+					return badInput("--trace-out %s: %v", traceOut, err)
+				}
+			}
 			var devs []*hwmodel.Device
 			if len(devices) > 0 {
 				cat, err := loadCatalog(cmd)
@@ -112,7 +120,14 @@ the mean over the steps, and --json lists every step.`,
 				if c.SampleHeads != 0 && int64(c.SampleHeads) != c.Shape.Pairs() {
 					return badInput("--measure times every (sequence, kv-head) pair: leave --sample-heads unset")
 				}
+				if runs <= 0 {
+					return badInput("--runs must be positive, got %d", runs)
+				}
 				c.SampleHeads = int(c.Shape.Pairs())
+				// Every pair is simulated now: check the memory again.
+				if _, _, err := kernels.Plan(c); err != nil {
+					return badInput("--measure simulates every (sequence, kv-head) pair: %v", err)
+				}
 			}
 			o, err := kernels.Simulate(cmd.Context(), c)
 			if err != nil {

@@ -428,6 +428,9 @@ func runSweep(cmd *cobra.Command, f *sweepFlags) error {
 	if _, err := sweep.ResolvePlacement(g.Placement, devs); err != nil {
 		return badInput("--placement: %v", err)
 	}
+	if err := checkOutputDir(f.out); err != nil {
+		return badInput("--out %s: %v", f.out, err)
+	}
 	dir := f.out
 	if shard.Count > 1 {
 		dir = filepath.Join(dir, fmt.Sprintf("shard-%d-of-%d", shard.Index, shard.Count))

@@ -96,6 +96,11 @@ func runValidate(cmd *cobra.Command, f validateFlags, args []string) error {
 	if f.sampleHeads < 0 {
 		return badInput("--sample-heads %d: must be positive (or 0 for automatic)", f.sampleHeads)
 	}
+	if !f.noPlot {
+		if err := checkOutputDir(f.out); err != nil {
+			return badInput("--out %s: %v", f.out, err)
+		}
+	}
 	var parsed []*roofline.MeasurementFile
 	var rows []roofline.Measurement
 	for _, name := range files {

@@ -83,6 +83,9 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 		if err != nil {
 			return kernels.Config{}, err
 		}
+		if w.heads <= 0 {
+			return kernels.Config{}, badInput("--heads must be positive, got %d", w.heads)
+		}
 		kv := w.kvHeads
 		if kv == 0 {
 			kv = w.heads

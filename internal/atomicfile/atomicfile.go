@@ -30,6 +30,11 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	if err = f.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// Flush the data before the rename makes it visible: after a crash the
+	// file is then either the old one or the whole new one.
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
