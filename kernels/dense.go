@@ -58,7 +58,7 @@ func (m *denseMethod) unfused(x *stepCtx) {
 	bf.Read(m.scores, off, G*S64*e)
 	for h := range g {
 		row := rows[h*S : (h+1)*S]
-		softmax(row)
+		softmaxSplit(p.inner, row)
 		p.dt.RoundSlice(row)
 	}
 	bf.Write(m.probs, off, G*S64*e)
@@ -86,15 +86,9 @@ func (m *denseMethod) fused(x *stepCtx) {
 	bf.Read(p.k, x.ref.kv, S64*D64*e)
 	bf.Read(p.v, x.ref.kv, S64*D64*e)
 	rows := x.sc.rows[:g*S]
-	K := x.pp.data.K
-	for i := range S {
-		krow := K[i*D : (i+1)*D]
-		for h := range g {
-			rows[h*S+i] = dot(x.q[h*D:(h+1)*D], krow) * scale
-		}
-	}
+	groupScores(p.inner, x.q[:g*D], x.pp.data.K, D, S, rows, S, scale)
 	for h := range g {
-		softmax(rows[h*S : (h+1)*S])
+		softmaxSplit(p.inner, rows[h*S:(h+1)*S])
 	}
 	weightedSumAll(p, x.pp.data.V, rows, S, x.out.Out)
 	bf.Write(p.out, x.ref.out, G*D64*e)
@@ -123,16 +117,7 @@ func (m *denseMethod) closedForm(p *plan, add adder) {
 // weightedSumAll sets out[h] = Σ_i w[h, i]·V[i] for the g heads, rounded to
 // the dtype; w is [g, n] over the first n rows of v.
 func weightedSumAll(p *plan, v []float32, w []float32, n int, out []float32) {
-	D := p.shape.HeadDim
-	g := len(out) / D
 	clear(out)
-	for i := range n {
-		vrow := v[i*D : (i+1)*D]
-		for h := range g {
-			if c := w[h*n+i]; c != 0 {
-				axpy(c, vrow, out[h*D:(h+1)*D])
-			}
-		}
-	}
+	groupWeightedSum(p.inner, w, n, v, p.shape.HeadDim, n, out)
 	p.dt.RoundSlice(out)
 }

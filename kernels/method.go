@@ -164,12 +164,9 @@ func (x *stepCtx) scoresAll(bf *traces.Buf, t traces.TensorID) []float32 {
 	x.readQ(bf)
 	bf.Read(p.k, x.ref.kv, S64*D64*e)
 	rows := x.sc.rows[:g*S]
-	K := x.keys()
-	for i := range S {
-		krow := K[i*D : (i+1)*D]
-		for h := range g {
-			rows[h*S+i] = x.store(dot(x.q[h*D:(h+1)*D], krow) * scale)
-		}
+	groupScores(p.inner, x.q[:g*D], x.keys(), D, S, rows, S, scale)
+	if !p.fused() {
+		p.dt.RoundSlice(rows)
 	}
 	p.wr(bf, t, x.ref.head0*S64*e, G*S64*e)
 	bf.Arith(traces.Arith{MACs: G * S64 * D64, Elementwise: G * S64})
@@ -187,15 +184,17 @@ func (x *stepCtx) scanColumns(bf *traces.Buf, cols []int32, coalesce bool, q []f
 	g, D, S := p.shape.Group(), p.shape.HeadDim, x.S
 	D64, S64, e := int64(D), int64(S), p.e
 	clear(rows[:g*S])
+	coef := make([]float32, g*len(cols)) // q[h, cols]
+	for h := range g {
+		for c, j := range cols {
+			coef[h*len(cols)+c] = q[h*D+int(j)]
+		}
+	}
 	if p.kt >= 0 {
-		stride := x.pp.ktStride
 		for _, j := range cols {
 			bf.Read(p.kt, x.ref.kv+int64(j)*S64*e, S64*e)
-			ktRow := x.pp.kt[int(j)*stride : int(j)*stride+S]
-			for h := range g {
-				axpy(q[h*D+int(j)], ktRow, rows[h*S:(h+1)*S])
-			}
 		}
+		sumRows(p.inner, coef, x.pp.kt, x.pp.ktStride, cols, rows, S, S)
 		return
 	}
 	for c := 0; c < len(cols); {
@@ -206,18 +205,7 @@ func (x *stepCtx) scanColumns(bf *traces.Buf, cols []int32, coalesce bool, q []f
 		bf.Strided(traces.Read, p.k, x.ref.kv+int64(cols[c])*e, int64(n)*e, D64*e, S64)
 		c += n
 	}
-	K := x.keys()
-	for i := range S {
-		krow := K[i*D : (i+1)*D]
-		for h := range g {
-			qh := q[h*D : (h+1)*D]
-			var acc float32
-			for _, j := range cols {
-				acc += qh[j] * krow[j]
-			}
-			rows[h*S+i] = acc
-		}
-	}
+	gatherCols(p.inner, x.keys(), D, S, cols, coef, rows, S)
 }
 
 // selectTop picks k of n candidates: the last `forced` always (a local
@@ -333,12 +321,14 @@ func (t *tail) exact(x *stepCtx, sel rowSel, q []float32, qt traces.TensorID, kd
 	}
 	scale := invSqrt(D64)
 	logit := x.sc.logitK[:g*n]
-	for c, i := range sel.pos {
+	for c := range sel.pos {
 		bf.Read(p.k, x.ref.kv+sel.row(c)*D64*e, D64*e)
-		krow := kd[int(i)*D : (int(i)+1)*D]
-		for h := range g {
-			logit[h*n+c] = x.store(dot(q[h*D:(h+1)*D], krow) * scale)
-		}
+	}
+	for h := range g {
+		gatherScores(q[h*D:(h+1)*D], kd, sel.pos, logit[h*n:(h+1)*n], scale)
+	}
+	if !p.fused() {
+		p.dt.RoundSlice(logit)
 	}
 	p.wr(bf, t.logits, x.ref.head0*t.n*e, G*t.n*e)
 	bf.Arith(traces.Arith{MACs: G * t.n * D64, Elementwise: G * t.n})
@@ -363,13 +353,11 @@ func (t *tail) weightedSum(x *stepCtx, sel rowSel, logit []float32, alpha []floa
 	}
 	acc := x.out.Out
 	clear(acc)
-	V := x.pp.data.V
-	for c, i := range sel.pos {
+	for c := range sel.pos {
 		bf.Read(p.v, x.ref.kv+sel.row(c)*D64*e, D64*e)
-		vrow := V[int(i)*D : (int(i)+1)*D]
-		for h := range g {
-			axpy(logit[h*n+c], vrow, acc[h*D:(h+1)*D])
-		}
+	}
+	for h := range g {
+		gatherWeightedSum(logit[h*n:(h+1)*n], x.pp.data.V, sel.pos, acc[h*D:(h+1)*D])
 	}
 	if alpha != nil {
 		bf.Read(p.vmean, x.ref.vmean, D64*4)

@@ -83,6 +83,10 @@ type plan struct {
 
 	// lab labels each stage for CPU profiles (labels.go); nil labels nothing.
 	lab *stageLabels
+	// inner is how many goroutines each pair's sequence loops may use
+	// (workers left over when there are fewer pairs than workers); 0 or 1
+	// runs them on the pair's own goroutine. The results do not depend on it.
+	inner int
 }
 
 func newPlan(spec Spec, shape Shape, dt DType, sampled int64) *plan {

@@ -173,8 +173,10 @@ func Plan(c Config) (Config, MemoryEstimate, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, c.SampleHeads)
+	// c.Workers stays what the step may use: with fewer pairs than workers
+	// the rest split each pair's sequence (Prepared.run).
 	c.Workers = workers
+	workers = min(workers, c.SampleHeads)
 	est := MemoryEstimate{Pairs: int64(c.SampleHeads), PairBytes: per, Workers: workers}
 	est.Total = est.Pairs*per + int64(workers)*workerBytes(c)
 	limit := c.MemoryLimit
@@ -203,6 +205,14 @@ type Prepared struct {
 	Config   Config
 	Estimate MemoryEstimate
 	pairs    []preparedPair
+	// bufCache[t][i] are step t's recorders of pair i, reused (Reset) by
+	// every traced run so that recording does not reallocate.
+	bc *bufCache
+}
+
+type bufCache struct {
+	mu   sync.Mutex
+	bufs [][][]*traces.Buf
 }
 
 // preparedPair is one pair's data, what the method's cache derives from it
@@ -359,17 +369,38 @@ func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, 
 	// bufs[t][i][s]: step t, pair i, stage s.
 	var bufs [][][]*traces.Buf
 	if traced {
-		bufs = make([][][]*traces.Buf, steps)
-		for t := range bufs {
-			bufs[t] = make([][]*traces.Buf, len(p.pairs))
+		if p.bc == nil {
+			p.bc = &bufCache{}
 		}
+		bc := p.bc
+		bc.mu.Lock()
+		defer bc.mu.Unlock()
+		if len(bc.bufs) != steps || len(bc.bufs[0][0]) != len(plans[0].tr.Stages) {
+			bc.bufs = make([][][]*traces.Buf, steps)
+			for t := range bc.bufs {
+				bc.bufs[t] = make([][]*traces.Buf, len(p.pairs))
+				for i := range p.pairs {
+					bc.bufs[t][i] = make([]*traces.Buf, len(plans[t].tr.Stages))
+					for s := range bc.bufs[t][i] {
+						bc.bufs[t][i][s] = &traces.Buf{}
+					}
+				}
+			}
+		}
+		bufs = bc.bufs
 	}
 	outs := make([][]PairOutput, steps)
 	for t := range outs {
 		outs[t] = make([]PairOutput, len(p.pairs))
 	}
-	scratches := make([]*scratch, c.Workers)
-	err := parallel(ctx, len(p.pairs), c.Workers, func(i, w int) error {
+	// Pairs run on at most one worker each; the workers left over split
+	// each pair's sequence (plan.inner, simd_attn.go).
+	outer := min(c.Workers, len(p.pairs))
+	for _, pl := range plans {
+		pl.inner = max(1, c.Workers/outer)
+	}
+	scratches := make([]*scratch, outer)
+	err := parallel(ctx, len(p.pairs), outer, func(i, w int) error {
 		if scratches[w] == nil {
 			scratches[w] = newScratch(c)
 		}
@@ -380,11 +411,10 @@ func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, 
 				ref: pl.refs(pp.b, pp.hk), sc: scratches[w],
 				out: &PairOutput{Batch: pp.b, KVHead: pp.hk, Out: make([]float32, g*D)}}
 			if traced {
-				x.bufs = make([]*traces.Buf, len(pl.tr.Stages))
-				for s := range x.bufs {
-					x.bufs[s] = &traces.Buf{}
+				x.bufs = bufs[t][i]
+				for _, b := range x.bufs {
+					b.Reset()
 				}
-				bufs[t][i] = x.bufs
 			}
 			pl.stepPair(x, t == 0)
 			outs[t][i] = *x.out
@@ -398,11 +428,13 @@ func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, 
 	for t, pl := range plans {
 		res[t] = &Result{Config: c, Step: t, Seq: pl.shape.Seq, Outputs: outs[t]}
 		if traced {
-			for s := range pl.tr.Stages {
+			// Stages are independent: merge them on all workers.
+			_ = parallel(context.Background(), len(pl.tr.Stages), c.Workers, func(s, _ int) error {
 				for i := range p.pairs {
 					pl.tr.Append(s, bufs[t][i][s])
 				}
-			}
+				return nil
+			})
 			res[t].Trace = pl.tr
 		}
 	}

@@ -119,8 +119,9 @@ func (m *sparqMethod) step(x *stepCtx) {
 	x.scanColumns(bf, i1, false, q, lh)
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
-		for i := range row {
-			row[i] = x.store(row[i] * invTau[h])
+		scaleSIMD(invTau[h], row)
+		if !p.fused() {
+			p.dt.RoundSlice(row)
 		}
 	}
 	p.wr(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
@@ -133,7 +134,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 	alpha := make([]float32, g)
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
-		softmax(row) // ŝ, unboosted: the window only forces selection
+		softmaxSplit(p.inner, row) // ŝ, unboosted: the window only forces selection
 		if !realloc || k >= S {
 			alpha[h] = 1
 			continue

@@ -7,20 +7,27 @@ the workload flags below; bwsim writes the sampled pairs' q, K and V as
 float32 .npy files (bitwise the values its kernel read) and its outputs.
 The script loads them, runs
 
-  dense:  eager matmul-softmax-matmul (torch.bmm, torch.softmax) and, where
-          this torch has it (2.0+), F.scaled_dot_product_attention;
+  dense:  eager matmul-softmax-matmul (torch.bmm, torch.softmax), the same
+          with one torch.mv (sgemv) per pair and head, and, where this torch
+          has it (2.0+), F.scaled_dot_product_attention;
   sparq:  a gather-based implementation of the algorithm bwsim runs
           (kernels/sparq.go): top-r of the group-summed |q|, approximate
           scores from the r selected rows of a contiguous Kᵀ (K stored
           twice), softmax, top-k of the group-summed approximate logits
           plus the k/4 most recent positions, α, exact attention over the
-          gathered K and V rows, the blend with the mean of V;
+          gathered K and V rows, the blend with the mean of V (approximate
+          scores by torch.bmm, and by one torch.mv per pair and head);
 
 with torch.set_num_threads(THREADS) (bwsim gets --workers THREADS), checks
 that the outputs agree with bwsim's, and prints the median times and their
-ratios (torch / bwsim: above 1 means bwsim is faster).
+ratios (torch / bwsim: above 1 means bwsim is faster), and the ratio to
+the fastest torch variant of each method.
 
-Example (the issue's target shape; about a minute and 5 GiB of disk):
+On a machine shared with other work, OpenMP's spinning threads make torch
+with 2 threads erratic: run it also with OMP_WAIT_POLICY=PASSIVE (the
+report records the policy).
+
+Example (the issue's target shape; a few minutes, 1 GiB of disk at a time):
 
   /usr/bin/python3 scripts/peer_torch.py --threads 2 -- \\
       --seq 32k --heads 32 --head-dim 128 --dtype fp32 --sample-heads 32
@@ -125,13 +132,29 @@ def dense_eager(q, K, V):
     return torch.bmm(torch.softmax(s, dim=-1), V)
 
 
+def dense_mv(q, K, V):
+    """Hand-tuned eager dense: one matrix-vector product per pair and head
+    (torch.mv, BLAS sgemv), which on CPU streams K and V far better than a
+    batched matmul with one query row."""
+    P, g, D = q.shape
+    scale = 1.0 / math.sqrt(D)
+    out = torch.empty(P, g, D)
+    for i in range(P):
+        for h in range(g):
+            p = torch.softmax(torch.mv(K[i], q[i, h]) * scale, dim=-1)
+            out[i, h] = torch.mv(V[i].t(), p)
+    return out
+
+
 def dense_sdpa(q, K, V):
     return F.scaled_dot_product_attention(q, K, V)
 
 
-def sparq_gather(q, K, V, Kt, vmean, r, k, realloc):
+def sparq_gather(q, K, V, Kt, vmean, r, k, realloc, mv=False):
     """SparQ as bwsim runs it, with torch gathers. q [P, g, D]; K, V
-    [P, S, D]; Kt [P, D, S] contiguous (K stored twice); vmean [P, D]."""
+    [P, S, D]; Kt [P, D, S] contiguous (K stored twice); vmean [P, D].
+    mv computes the approximate scores with one sgemv per pair and head
+    instead of a batched matmul."""
     P, g, D = q.shape
     S = K.shape[1]
     qa = q.abs()
@@ -142,7 +165,11 @@ def sparq_gather(q, K, V, Kt, vmean, r, k, realloc):
     l1 = qa.double().sum(-1)
     l1sel = qsel.abs().double().sum(-1)
     inv_tau = torch.where((l1 > 0) & (l1sel > 0), 1 / torch.sqrt(D * l1sel / l1), torch.ones_like(l1)).float()
-    lh = torch.bmm(qsel, ksel) * inv_tau[..., None]                        # [P, g, S]
+    if mv:
+        lh = torch.stack([torch.stack([torch.mv(ksel[i].t(), qsel[i, h]) for h in range(g)]) for i in range(P)])
+        lh = lh * inv_tau[..., None]
+    else:
+        lh = torch.bmm(qsel, ksel) * inv_tau[..., None]                    # [P, g, S]
     if k >= S:
         i2 = torch.arange(S).expand(P, S)
     else:
@@ -181,7 +208,8 @@ def main():
     torch.set_num_threads(a.threads)
     work = a.dir or tempfile.mkdtemp(prefix="bwsim-peer-")
     os.makedirs(work, exist_ok=True)
-    report = {"torch": torch.__version__, "threads": a.threads, "rows": []}
+    report = {"torch": torch.__version__, "threads": a.threads,
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"), "rows": []}
     try:
         bwsim = a.bwsim or build_bwsim(work)
         methods = [m.strip() for m in a.methods.split(",") if m.strip()]
@@ -202,12 +230,15 @@ def main():
             P, g, D = q.shape
             S = K.shape[1]
             row = {"method": method, "pairs": P, "group": g, "seq": S, "head_dim": D,
-                   "bwsim_seconds": bench["seconds"], "bwsim_traced_seconds": bench["traced_seconds"],
-                   "bwsim_gbps": bench["gbps"], "simd": bench["simd"], "peers": []}
+                   "bwsim_seconds": bench["seconds"], "bwsim_min_seconds": bench["min_seconds"],
+                   "bwsim_max_seconds": bench["max_seconds"], "bwsim_traced_seconds": bench["traced_seconds"],
+                   "bwsim_gbps": bench["gbps"], "bwsim_bandwidth_fraction": bench["bandwidth_fraction"],
+                   "simd": bench["simd"], "peers": []}
             log(f"peer: {method}: {P} pairs, g={g}, S={S}, D={D}; bwsim {bench['seconds'] * 1e3:.2f} ms")
             with torch.inference_mode():
                 if method == "dense":
-                    peers = [("torch eager bmm-softmax-bmm", lambda: dense_eager(q, K, V))]
+                    peers = [("torch eager bmm-softmax-bmm", lambda: dense_eager(q, K, V)),
+                             ("torch mv-softmax-mv per pair", lambda: dense_mv(q, K, V))]
                     if hasattr(F, "scaled_dot_product_attention"):
                         peers.append(("torch SDPA", lambda: dense_sdpa(q, K, V)))
                     else:
@@ -222,22 +253,26 @@ def main():
                     realloc = not spec.get("no_reallocation", False)
                     Kt = K.transpose(1, 2).contiguous()  # the second copy of K, as stored
                     vmean = V.double().mean(1).float()
-                    f = lambda: sparq_gather(q, K, V, Kt, vmean, spec["r"], spec["k"], realloc)
-                    y, i2, alpha = f()
                     sel = arr["selected"]
-                    same = [set(sel[i].tolist()) == set(i2[i].tolist()) for i in range(P)]
-                    overlap = float(np.mean([len(set(sel[i].tolist()) & set(i2[i].tolist())) / sel.shape[1] for i in range(P)]))
-                    y = y.numpy()
-                    agree = [i for i in range(P) if same[i]]
-                    med, lo, hi = timeit(f, a.warmup, a.runs)
-                    row["peers"].append({
-                        "name": "torch gather SparQ (K twice)", "seconds": med, "min_seconds": lo, "max_seconds": hi,
-                        "ratio": med / bench["seconds"],
-                        "rel_l2_vs_bwsim": rel_l2(y, out),
-                        "rel_l2_vs_bwsim_same_selection": rel_l2(y[agree], out[agree]) if agree else None,
-                        "pairs_same_selection": len(agree), "selection_overlap": overlap,
-                        "alpha_max_abs_diff": float(np.abs(alpha.numpy() - arr["alpha"]).max()),
-                    })
+                    for name, mv in (("torch gather SparQ, bmm (K twice)", False), ("torch gather SparQ, mv (K twice)", True)):
+                        f = lambda: sparq_gather(q, K, V, Kt, vmean, spec["r"], spec["k"], realloc, mv)
+                        y, i2, alpha = f()
+                        same = [set(sel[i].tolist()) == set(i2[i].tolist()) for i in range(P)]
+                        overlap = float(np.mean([len(set(sel[i].tolist()) & set(i2[i].tolist())) / sel.shape[1] for i in range(P)]))
+                        y = y.numpy()
+                        agree = [i for i in range(P) if same[i]]
+                        med, lo, hi = timeit(f, a.warmup, a.runs)
+                        row["peers"].append({
+                            "name": name, "seconds": med, "min_seconds": lo, "max_seconds": hi,
+                            "ratio": med / bench["seconds"],
+                            "rel_l2_vs_bwsim": rel_l2(y, out),
+                            "rel_l2_vs_bwsim_same_selection": rel_l2(y[agree], out[agree]) if agree else None,
+                            "pairs_same_selection": len(agree), "selection_overlap": overlap,
+                            "alpha_max_abs_diff": float(np.abs(alpha.numpy() - arr["alpha"]).max()),
+                        })
+            best = min(row["peers"], key=lambda p: p["seconds"])
+            row["best_peer"] = best["name"]
+            row["best_ratio"] = best["seconds"] / bench["seconds"]
             report["rows"].append(row)
             del q, K, V, arr
     finally:
@@ -248,17 +283,19 @@ def main():
         json.dump(report, sys.stdout, indent=2)
         print()
         return
-    print(f"torch {report['torch']} ({report['blas']}), {a.threads} threads; bwsim vector code {report['rows'][0]['simd'] if report['rows'] else '?'}")
+    print(f"torch {report['torch']} ({report['blas']}), {a.threads} threads, OMP_WAIT_POLICY {report['omp_wait_policy']}; "
+          f"bwsim vector code {report['rows'][0]['simd'] if report['rows'] else '?'}")
     for row in report["rows"]:
         print(f"\n{row['method']}: {row['pairs']} pairs, g={row['group']}, S={row['seq']}, d_h={row['head_dim']}")
-        print(f"  bwsim bench            {row['bwsim_seconds'] * 1e3:9.2f} ms  ({row['bwsim_gbps']:.1f} GB/s)")
+        print(f"  bwsim bench                    {row['bwsim_seconds'] * 1e3:9.2f} ms  ({row['bwsim_gbps']:.1f} GB/s)")
         for p in row["peers"]:
             extra = f"rel L2 vs bwsim {p['rel_l2_vs_bwsim']:.2e}"
             if "selection_overlap" in p:
                 extra += (f", same selection in {p['pairs_same_selection']}/{row['pairs']} pairs "
                           f"(overlap {p['selection_overlap']:.4f}), rel L2 on those "
                           f"{p['rel_l2_vs_bwsim_same_selection'] if p['rel_l2_vs_bwsim_same_selection'] is not None else float('nan'):.2e}")
-            print(f"  {p['name']:<28} {p['seconds'] * 1e3:9.2f} ms  torch/bwsim = {p['ratio']:.2f}x  ({extra})")
+            print(f"  {p['name']:<36} {p['seconds'] * 1e3:9.2f} ms  torch/bwsim = {p['ratio']:.2f}x  ({extra})")
+        print(f"  fastest torch: {row['best_peer']}, torch/bwsim = {row['best_ratio']:.2f}x")
         if "note" in row:
             print(f"  note: {row['note']}")
 

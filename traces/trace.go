@@ -16,6 +16,7 @@ package traces
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Role says what a tensor is for, which decides where a device keeps it.
@@ -227,6 +228,7 @@ func (t *Trace) Append(i int, b *Buf) {
 		return
 	}
 	st := &t.Stages[i]
+	st.Extents = slices.Grow(st.Extents, len(b.ext))
 	for _, e := range b.ext {
 		st.Extents = appendMerged(st.Extents, e)
 	}
