@@ -48,6 +48,12 @@ type CalibrateOptions struct {
 	Now time.Time
 	// Log receives one line per phase; nil for none.
 	Log io.Writer
+	// ReadKernel, when set, is the read-only reduction the bandwidth tests
+	// run over each chunk instead of blas32.Dot (SSE). Callers pass the
+	// kernels' own vector loop (kernels.Sum), so the host's bandwidth is
+	// what bwsim's kernels reach; Name says which loop was used.
+	ReadKernel     func([]float32) float32
+	ReadKernelName string
 }
 
 // QuickCalibrateOptions are smaller, faster settings (about a second):
@@ -99,8 +105,10 @@ type Report struct {
 	DRAMBufferBytes int64 `json:"dram_buffer_bytes"`
 	LLCBufferBytes  int64 `json:"llc_buffer_bytes"`
 
-	// ReadBandwidth is a read-only reduction (blas32.Dot of each chunk
-	// against an L1-resident vector) over the DRAM buffer by all workers.
+	// ReadKernel names the read-only reduction of the bandwidth tests.
+	ReadKernel string `json:"read_kernel"`
+	// ReadBandwidth is a read-only reduction (ReadKernel over each chunk)
+	// over the DRAM buffer by all workers.
 	ReadBandwidth Stats `json:"read_bandwidth"`
 	// SingleReadBandwidth is the same by one goroutine.
 	SingleReadBandwidth Stats `json:"single_read_bandwidth"`
@@ -156,6 +164,13 @@ func Calibrate(ctx context.Context, opts CalibrateOptions) (*Device, Report, err
 
 	r := Report{Date: o.Now.Format("2006-01-02"), CPUs: runtime.NumCPU(), Workers: o.Workers}
 	r.CPUModel = cpuModel()
+	r.ReadKernel = "blas32.Dot (SSE)"
+	if o.ReadKernel != nil {
+		r.ReadKernel = o.ReadKernelName
+		if r.ReadKernel == "" {
+			r.ReadKernel = "caller's read loop"
+		}
+	}
 	cache := readCaches()
 	r.LineBytes, r.L2Bytes, r.LLCBytes, r.CacheSource = cache.line, cache.l2, cache.llc, cache.source
 	if cache.note != "" {
@@ -233,13 +248,13 @@ func memoryTests(ctx context.Context, r *Report, o CalibrateOptions, n, lineFloa
 		}
 	})
 	q := ones(chunkFloats)
-	readPass(buf, q, o.Workers, 1) // warm
+	readPass(buf, q, o.Workers, 1, o.ReadKernel) // warm
 	var bw []float64
 	for i := 0; i < o.Repeats; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bw = append(bw, readPass(buf, q, o.Workers, 1))
+		bw = append(bw, readPass(buf, q, o.Workers, 1, o.ReadKernel))
 	}
 	r.ReadBandwidth = newStats(bw, true)
 	bw = nil
@@ -247,7 +262,7 @@ func memoryTests(ctx context.Context, r *Report, o CalibrateOptions, n, lineFloa
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bw = append(bw, readPass(buf, q, 1, 1))
+		bw = append(bw, readPass(buf, q, 1, 1, o.ReadKernel))
 	}
 	r.SingleReadBandwidth = newStats(bw, true)
 
@@ -277,13 +292,13 @@ func llcTests(ctx context.Context, r *Report, o CalibrateOptions, n, lineFloats 
 	q := ones(chunkFloats)
 	// Several passes per sample: at least 64 MiB read.
 	passes := min(max(int((64<<20)/max(r.LLCBufferBytes, 1)), 1), 4096)
-	readPass(buf, q, o.Workers, passes) // warm
+	readPass(buf, q, o.Workers, passes, o.ReadKernel) // warm
 	var bw []float64
 	for i := 0; i < o.Repeats; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bw = append(bw, readPass(buf, q, o.Workers, passes))
+		bw = append(bw, readPass(buf, q, o.Workers, passes, o.ReadKernel))
 	}
 	r.LLCReadBandwidth = newStats(bw, true)
 	hops := n / lineFloats
@@ -318,8 +333,8 @@ func (r *Report) Device() *Device {
 				AchievableBandwidth: r.LLCReadBandwidth.Median,
 				GranularityBytes:    r.LineBytes,
 				LatencySeconds:      r.LLCLatency,
-				Source: fmt.Sprintf("%s; capacity from %s; bandwidth best/median of %d passes of a %d-worker blas32.Dot read over %d KiB; latency: random pointer chase",
-					tag, r.CacheSource, len(r.LLCReadBandwidth.Samples), r.Workers, r.LLCBufferBytes>>10),
+				Source: fmt.Sprintf("%s; capacity from %s; bandwidth best/median of %d passes of a %d-worker %s read over %d KiB; latency: random pointer chase",
+					tag, r.CacheSource, len(r.LLCReadBandwidth.Samples), r.Workers, r.ReadKernel, r.LLCBufferBytes>>10),
 			},
 			"dram": {
 				Role: RoleMemory, Tier: 1,
@@ -328,8 +343,8 @@ func (r *Report) Device() *Device {
 				AchievableBandwidth: r.ReadBandwidth.Median,
 				GranularityBytes:    r.LineBytes,
 				LatencySeconds:      dramLat,
-				Source: fmt.Sprintf("%s; capacity MemTotal; peak = best, achievable = median of %d passes of a %d-worker blas32.Dot read over %d MiB (no datasheet figure for a VM); latency: random pointer chase incl. TLB misses",
-					tag, len(r.ReadBandwidth.Samples), r.Workers, r.DRAMBufferBytes>>20),
+				Source: fmt.Sprintf("%s; capacity MemTotal; peak = best, achievable = median of %d passes of a %d-worker %s read over %d MiB (no datasheet figure for a VM); latency: random pointer chase incl. TLB misses",
+					tag, len(r.ReadBandwidth.Samples), r.Workers, r.ReadKernel, r.DRAMBufferBytes>>20),
 			},
 		},
 		Compute: []Compute{
@@ -376,7 +391,7 @@ var sink atomic.Uint64
 
 // readPass reads buf passes times with n workers (each its own part, chunk
 // by chunk, dotted with q) and returns bytes per second.
-func readPass(buf, q []float32, n, passes int) float64 {
+func readPass(buf, q []float32, n, passes int, readKernel func([]float32) float32) float64 {
 	var ready, done sync.WaitGroup
 	startGate := make(chan struct{})
 	ready.Add(n)
@@ -389,6 +404,10 @@ func readPass(buf, q []float32, n, passes int) float64 {
 			var acc float32
 			for p := 0; p < passes; p++ {
 				for off := 0; off+len(q) <= len(part); off += len(q) {
+					if readKernel != nil {
+						acc += readKernel(part[off : off+len(q)])
+						continue
+					}
 					acc += blas32.Dot(blas32.Vector{N: len(q), Inc: 1, Data: part[off : off+len(q)]}, qv)
 				}
 			}

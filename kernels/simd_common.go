@@ -49,6 +49,11 @@ func capLevel(l simdLevel, env string) simdLevel {
 // host: "avx512", "avx2" or "go" (the portable fallback).
 func SIMD() string { return hostSIMD.String() }
 
+// Sum is the read-only reduction the kernels' vector loops run at: a
+// calibration that measures host bandwidth with it measures what these
+// kernels can reach.
+func Sum(xs []float32) float32 { return sumAt(hostSIMD, xs) }
+
 // dotGo is the portable dot product: four accumulators, no bounds checks in
 // the loop. len(b) must be at least len(a).
 func dotGo(a, b []float32) float32 {

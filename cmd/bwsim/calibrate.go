@@ -10,6 +10,7 @@ import (
 	"github.com/bwsim/bwsim/config"
 	"github.com/bwsim/bwsim/hwmodel"
 	"github.com/bwsim/bwsim/internal/units"
+	"github.com/bwsim/bwsim/kernels"
 )
 
 func init() { extraCommands = append(extraCommands, newCalibrateCmd) }
@@ -70,6 +71,9 @@ It takes a few seconds (about one with --quick).`,
 			}
 			opts.Workers = workers
 			opts.Log = cmd.ErrOrStderr()
+			// Measure bandwidth with the kernels' own vector loop: the
+			// host model then describes what bwsim's kernels can reach.
+			opts.ReadKernel, opts.ReadKernelName = kernels.Sum, "kernels.Sum ("+kernels.SIMD()+")"
 			d, rep, err := hwmodel.Calibrate(cmd.Context(), opts)
 			if err != nil {
 				return err
