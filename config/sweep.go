@@ -185,23 +185,7 @@ func sweepValueError(key string, val any) string {
 			want = "a string"
 		}
 	}
-	return fmt.Sprintf("expected %s, got %s", want, describeValue(val))
-}
-
-func describeValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "nothing"
-	case string:
-		return fmt.Sprintf("string %q", x)
-	case bool:
-		return fmt.Sprintf("boolean %v", x)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	return fmt.Sprintf("%v", v)
+	return fmt.Sprintf("expected %s, got %s", want, valueWord(val))
 }
 
 // sweepHook turns scalars into one-element lists and list items into

@@ -69,7 +69,7 @@ func TestLoadSweepErrors(t *testing.T) {
 		{"sweeps:\n  seq: 1k\n", "sweeps: unknown top-level key (known: devices, models, sweep)"},
 		{"sweep: 3\n", "sweep: expected a map of settings"},
 		{"sweep:\n  heads: [1, 2]\n", "sweep.heads: expected a whole number, got a list"},
-		{"sweep:\n  heads: 1.5\n", "sweep.heads: expected a whole number, got 1.5"},
+		{"sweep:\n  heads: 1.5\n", "sweep.heads: expected a whole number, got number 1.5"},
 		{"sweep:\n  heads: many\n", `sweep.heads: expected a whole number, got string "many"`},
 		{"sweep:\n  workload: [a, b]\n", "sweep.workload: expected a string, got a list"},
 		{"sweep:\n  no_append: yes please\n", `sweep.no_append: expected true or false, got string "yes please"`},

@@ -170,15 +170,5 @@ func checkWritable(path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("is a directory")
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check*")
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("cannot create files in %s: %v", dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	return probeDir(dir)
 }
