@@ -74,7 +74,7 @@ func TestLoadSweepErrors(t *testing.T) {
 		{"sweep:\n  workload: [a, b]\n", "sweep.workload: expected a string, got a list"},
 		{"sweep:\n  no_append: yes please\n", `sweep.no_append: expected true or false, got string "yes please"`},
 		{"sweep:\n  tradeoff: [a]\n", `sweep.tradeoff: expected true or false, got a list`},
-		{"sweep:\n  steps: 1.5\n", `sweep.steps: expected a whole number, got 1.5`},
+		{"sweep:\n  steps: 1.5\n", `sweep.steps: expected a whole number, got number 1.5`},
 		{"sweep:\n  seq: {a: 1}\n", "sweep.seq: expected a list or a string, got a map"},
 		{"sweep:\n  methods: [dense, [sparq]]\n", "sweep.methods: expected a list or a string, got a list"},
 		{"sweep: [\n", "not valid YAML"},
