@@ -169,6 +169,12 @@ type benchOptions struct {
 
 func runBench(ctx context.Context, c kernels.Config, o benchOptions) (*benchOutput, error) {
 	logf := func(format string, a ...any) { fmt.Fprintf(o.log, "bench: "+format+"\n", a...) }
+	if o.dumpDir != "" {
+		// Refuse an unwritable --dump-inputs before any timed work.
+		if err := checkOutputDir(o.dumpDir); err != nil {
+			return nil, badInput("--dump-inputs %s: %v", o.dumpDir, err)
+		}
+	}
 	logf("preparing %s", describe(c))
 	p, err := kernels.Prepare(ctx, c)
 	if err != nil {
