@@ -481,14 +481,7 @@ func numberHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 // each key to a source.
 func keyErrors(err error, sourceFor func(key string) string) error {
 	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	eachLeaf(err, func(e error) {
 		var de *mapstructure.DecodeError
 		if !errors.As(e, &de) {
 			out = append(out, &KeyError{Source: sourceFor(""), Msg: e.Error()})
@@ -508,22 +501,14 @@ func keyErrors(err error, sourceFor func(key string) string) error {
 			return
 		}
 		out = append(out, newKeyError(path, sourceFor, friendly(inner)))
-	}
-	walk(err)
+	})
 	return joinSorted(out)
 }
 
 // fieldErrors converts Validate's errors into KeyErrors with sources.
 func fieldErrors(err error, device string, sourceFor func(string) string) []error {
 	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	eachLeaf(err, func(e error) {
 		var fe *hwmodel.FieldError
 		if !errors.As(e, &fe) {
 			out = append(out, &KeyError{Source: sourceFor("devices." + device), Device: device, Msg: e.Error()})
@@ -534,8 +519,7 @@ func fieldErrors(err error, device string, sourceFor func(string) string) []erro
 			full += "." + fe.Key
 		}
 		out = append(out, &KeyError{Source: sourceFor(stripIndices(full)), Device: device, Key: fe.Key, Msg: fe.Msg})
-	}
-	walk(err)
+	})
 	return out
 }
 
@@ -829,4 +813,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// eachLeaf calls f for every error of err's tree that joins no others
+// (errors.Join and mapstructure nest them).
+func eachLeaf(err error, f func(error)) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, x := range j.Unwrap() {
+			eachLeaf(x, f)
+		}
+		return
+	}
+	f(err)
 }

@@ -311,14 +311,7 @@ func modelFieldErrors(err error, name string, sources map[string]string) error {
 		whole = "--config"
 	}
 	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	eachLeaf(err, func(e error) {
 		key, src, msg := ModelsSection+"."+name, whole, e.Error()
 		var fe *models.FieldError
 		if errors.As(e, &fe) {
@@ -333,8 +326,7 @@ func modelFieldErrors(err error, name string, sources map[string]string) error {
 			}
 		}
 		out = append(out, &KeyError{Source: src, Key: key, Msg: msg})
-	}
-	walk(err)
+	})
 	return joinSorted(out)
 }
 
