@@ -14,42 +14,11 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/devtest"
 	"github.com/bwsim/bwsim/kernels"
 	"github.com/bwsim/bwsim/roofline"
 	"github.com/bwsim/bwsim/traces"
 )
-
-// testGPU and testIPU are hand-made devices with round numbers.
-func testGPU() *hwmodel.Device {
-	return &hwmodel.Device{
-		Name: "test-gpu", Kind: hwmodel.KindGPU,
-		Levels: map[string]hwmodel.MemoryLevel{
-			"smem": {Role: hwmodel.RoleOnChip, Tier: 0, CapacityBytes: 1 << 24, PeakBandwidth: 20e12, AchievableBandwidth: 19e12, GranularityBytes: 4, LatencySeconds: 30e-9},
-			"l2":   {Role: hwmodel.RoleCache, Tier: 1, CapacityBytes: 40 << 20, PeakBandwidth: 7e12, AchievableBandwidth: 5e12, GranularityBytes: 32, LatencySeconds: 200e-9},
-			"hbm":  {Role: hwmodel.RoleMemory, Tier: 2, CapacityBytes: 80e9, PeakBandwidth: 2e12, AchievableBandwidth: 1.8e12, GranularityBytes: 32, LatencySeconds: 500e-9},
-		},
-		Compute: []hwmodel.Compute{
-			{Unit: "vector", DType: "fp16", OpsPerSecond: 100e12},
-			{Unit: "vector", DType: "fp32", OpsPerSecond: 50e12},
-			{Unit: "special", DType: "fp32", OpsPerSecond: 4e12},
-		},
-		Overheads:   hwmodel.Overheads{LaunchSeconds: 2.5e-6},
-		Concurrency: hwmodel.Concurrency{ParallelUnits: 100, WorkUnitsPerParallelUnit: 8, InflightBytesPerWorkUnit: 2048},
-	}
-}
-
-func testIPU() *hwmodel.Device {
-	return &hwmodel.Device{
-		Name: "test-ipu", Kind: hwmodel.KindIPU,
-		Levels: map[string]hwmodel.MemoryLevel{
-			"sram":      {Role: hwmodel.RoleMemory, Tier: 0, CapacityBytes: 900e6, PeakBandwidth: 47.5e12, AchievableBandwidth: 30e12, GranularityBytes: 8, LatencySeconds: 5e-9},
-			"streaming": {Role: hwmodel.RoleMemory, Tier: 1, CapacityBytes: 64e9, PeakBandwidth: 16e9, AchievableBandwidth: 7e9, GranularityBytes: 64, LatencySeconds: 2e-6},
-		},
-		Compute:     []hwmodel.Compute{{Unit: "vector", DType: "fp16", OpsPerSecond: 60e12}},
-		Overheads:   hwmodel.Overheads{SyncSeconds: 1e-6},
-		Concurrency: hwmodel.Concurrency{ParallelUnits: 1472, WorkUnitsPerParallelUnit: 6, InflightBytesPerWorkUnit: 1 << 20},
-	}
-}
 
 var specs = []kernels.Spec{
 	{Method: kernels.MethodDense, Impl: kernels.Unfused, AppendKV: true},
@@ -97,7 +66,7 @@ func label(s *profile.Sample, key string) string {
 }
 
 func TestTransferMatchesTrace(t *testing.T) {
-	for _, dev := range []*hwmodel.Device{testGPU(), testIPU()} {
+	for _, dev := range []*hwmodel.Device{devtest.GPU(), devtest.IPU()} {
 		for _, spec := range specs {
 			for _, sample := range []int{6, 3, 4} {
 				name := fmt.Sprintf("%s/%s-%s-%s/sample=%d", dev.Name, spec.Method, spec.Impl, spec.KLayout, sample)
@@ -236,7 +205,7 @@ func checkTransfer(t *testing.T, tr *traces.Trace, dev *hwmodel.Device, pred *ro
 func TestTransferStageWithoutTraffic(t *testing.T) {
 	tr := simulate(t, specs[1], 6)
 	tr.AddStage("barrier", 1) // a stage that moves nothing
-	dev := testGPU()
+	dev := devtest.GPU()
 	pred, err := roofline.Predict(tr, dev, roofline.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +219,7 @@ func TestTransferStageWithoutTraffic(t *testing.T) {
 
 func TestTransferRejectsMismatchedPrediction(t *testing.T) {
 	tr := simulate(t, specs[0], 6)
-	dev := testGPU()
+	dev := devtest.GPU()
 	pred, err := roofline.Predict(tr, dev, roofline.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +287,7 @@ func TestGoToolPprof(t *testing.T) {
 		t.Skip("no go tool in PATH")
 	}
 	tr := simulate(t, specs[2], 6)
-	dev := testGPU()
+	dev := devtest.GPU()
 	pred, err := roofline.Predict(tr, dev, roofline.Options{})
 	if err != nil {
 		t.Fatal(err)

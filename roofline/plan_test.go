@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/devtest"
 	"github.com/bwsim/bwsim/models"
 	"github.com/bwsim/bwsim/traces"
 )
@@ -66,7 +67,7 @@ func near(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.Abs(w
 func TestPlanByHand(t *testing.T) {
 	m := llama27b()
 	s, _ := NewShard(m, 1)
-	spec := PlanSpec{Model: m, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1, KernelsPerLayer: 8}
+	spec := PlanSpec{Model: m, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1, KernelsPerLayer: 8}
 	p, err := Plan(spec, []AttentionMethod{fakeAttention(m, s, 4096, 1, false), fakeAttention(m, s, 4096, 2, true)})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestTensorParallel(t *testing.T) {
 	if CommBytesPerStep(m, 1, 16, 2) != 0 {
 		t.Error("one device communicates")
 	}
-	dev := testGPU()
+	dev := devtest.GPU()
 	dev.Links = []hwmodel.Link{{Name: "slow", BandwidthPerDirection: 50e9}, {Name: "fast", BandwidthPerDirection: 450e9, LatencySeconds: 1e-6}}
 	s, err := NewShard(m, 8)
 	if err != nil || s.Heads != 8 || s.KVHeads != 1 || s.KVReplicated {
@@ -193,7 +194,7 @@ func TestTensorParallel(t *testing.T) {
 func TestLatencyLimitAndTarget(t *testing.T) {
 	m := llama27b()
 	s, _ := NewShard(m, 1)
-	base := PlanSpec{Model: m, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1, KernelsPerLayer: 8}
+	base := PlanSpec{Model: m, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1, KernelsPerLayer: 8}
 	step := func(b int) float64 {
 		spec := base
 		spec.Batch = b
@@ -239,37 +240,37 @@ func TestPlanErrors(t *testing.T) {
 	m7, m70 := llama27b(), llama270b()
 	s7, _ := NewShard(m7, 1)
 	dense7 := []AttentionMethod{fakeAttention(m7, s7, 4096, 1, false)}
-	noLinks := testGPU()
+	noLinks := devtest.GPU()
 	cases := []struct {
 		name    string
 		spec    PlanSpec
 		methods []AttentionMethod
 		want    []string
 	}{
-		{"weights do not fit", PlanSpec{Model: m70, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1}, dense7,
+		{"weights do not fit", PlanSpec{Model: m70, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1}, dense7,
 			[]string{"weights of llama-2-70b", "more than", "use at least 2 devices"}},
-		{"batch does not fit", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1, Batch: 28}, dense7,
+		{"batch does not fit", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1, Batch: 28}, dense7,
 			[]string{"dense: batch 28 does not fit", "at most 27"}},
-		{"one sequence does not fit", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 1 << 17, Reserve: 0.1},
+		{"one sequence does not fit", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 1 << 17, Reserve: 0.1},
 			[]AttentionMethod{fakeAttention(m7, s7, 1<<17, 2, true)}, []string{"one sequence of 131072 positions", "only"}},
-		{"latency impossible", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1, LatencyLimit: 1e-3}, dense7,
+		{"latency impossible", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1, LatencyLimit: 1e-3}, dense7,
 			[]string{"even batch 1 takes", "over the 1 ms latency limit"}},
-		{"batch over latency", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096, Reserve: 0.1, Batch: 20, LatencyLimit: 10e-3}, dense7,
+		{"batch over latency", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096, Reserve: 0.1, Batch: 20, LatencyLimit: 10e-3}, dense7,
 			[]string{"batch 20 takes", "latency limit"}},
-		{"heads do not split", PlanSpec{Model: m7, Device: testGPU(), Devices: 3, Seq: 4096}, dense7,
+		{"heads do not split", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 3, Seq: 4096}, dense7,
 			[]string{"32 attention heads", "3 devices", "try 1, 2, 4, 8, 16, 32"}},
 		{"no links", PlanSpec{Model: m7, Device: noLinks, Devices: 2, Seq: 4096}, dense7, []string{"lists no links"}},
 		{"unknown link", PlanSpec{Model: m7, Device: func() *hwmodel.Device {
-			d := testGPU()
+			d := devtest.GPU()
 			d.Links = []hwmodel.Link{{Name: "nvlink", BandwidthPerDirection: 1e11}}
 			return d
 		}(), Devices: 2, Seq: 4096, Link: "ib"}, dense7, []string{`no link "ib"`, "nvlink"}},
-		{"unknown level", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096, Level: "l2"}, dense7, []string{`no memory level "l2"`, "hbm"}},
-		{"bad numbers", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 0, Reserve: 1, TargetTokensPerSecond: -1, LatencyLimit: math.NaN()}, dense7,
+		{"unknown level", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096, Level: "l2"}, dense7, []string{`no memory level "l2"`, "hbm"}},
+		{"bad numbers", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 0, Reserve: 1, TargetTokensPerSecond: -1, LatencyLimit: math.NaN()}, dense7,
 			[]string{"seq must be positive", "reserve", "target tokens per second", "latency limit"}},
-		{"bad dtype", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096, KVDType: "q8_0"}, dense7, []string{"kv dtype", "fp16, bf16, fp32"}},
-		{"no methods", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096}, nil, []string{"no attention methods"}},
-		{"twice", PlanSpec{Model: m7, Device: testGPU(), Devices: 1, Seq: 4096}, append(dense7, dense7...), []string{"listed twice"}},
+		{"bad dtype", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096, KVDType: "q8_0"}, dense7, []string{"kv dtype", "fp16, bf16, fp32"}},
+		{"no methods", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096}, nil, []string{"no attention methods"}},
+		{"twice", PlanSpec{Model: m7, Device: devtest.GPU(), Devices: 1, Seq: 4096}, append(dense7, dense7...), []string{"listed twice"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +291,7 @@ func TestNotesAndWindow(t *testing.T) {
 	m := llama27b()
 	m.SlidingWindow = 1024
 	s, _ := NewShard(m, 1)
-	p, err := Plan(PlanSpec{Model: m, Device: testGPU(), Devices: 1, Seq: 8192, Reserve: 0.1, Batch: 1},
+	p, err := Plan(PlanSpec{Model: m, Device: devtest.GPU(), Devices: 1, Seq: 8192, Reserve: 0.1, Batch: 1},
 		[]AttentionMethod{fakeAttention(m, s, 1024, 1, false)})
 	if err != nil {
 		t.Fatal(err)

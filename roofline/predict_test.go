@@ -7,42 +7,10 @@ import (
 	"testing"
 
 	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/internal/devtest"
 	"github.com/bwsim/bwsim/kernels"
 	"github.com/bwsim/bwsim/traces"
 )
-
-// testGPU is a hand-made GPU with round numbers so expected times can be
-// computed by hand.
-func testGPU() *hwmodel.Device {
-	return &hwmodel.Device{
-		Name: "test-gpu", Kind: hwmodel.KindGPU,
-		Levels: map[string]hwmodel.MemoryLevel{
-			"smem": {Role: hwmodel.RoleOnChip, Tier: 0, CapacityBytes: 1 << 24, PeakBandwidth: 20e12, AchievableBandwidth: 19e12, GranularityBytes: 4, LatencySeconds: 30e-9},
-			"l2":   {Role: hwmodel.RoleCache, Tier: 1, CapacityBytes: 40 << 20, PeakBandwidth: 7e12, AchievableBandwidth: 5e12, GranularityBytes: 32, LatencySeconds: 200e-9},
-			"hbm":  {Role: hwmodel.RoleMemory, Tier: 2, CapacityBytes: 80e9, PeakBandwidth: 2e12, AchievableBandwidth: 1.8e12, GranularityBytes: 32, LatencySeconds: 500e-9},
-		},
-		Compute: []hwmodel.Compute{
-			{Unit: "vector", DType: "fp16", OpsPerSecond: 100e12},
-			{Unit: "vector", DType: "fp32", OpsPerSecond: 50e12},
-			{Unit: "special", DType: "fp32", OpsPerSecond: 4e12},
-		},
-		Overheads:   hwmodel.Overheads{LaunchSeconds: 2.5e-6},
-		Concurrency: hwmodel.Concurrency{ParallelUnits: 100, WorkUnitsPerParallelUnit: 8, InflightBytesPerWorkUnit: 2048},
-	}
-}
-
-func testIPU() *hwmodel.Device {
-	return &hwmodel.Device{
-		Name: "test-ipu", Kind: hwmodel.KindIPU,
-		Levels: map[string]hwmodel.MemoryLevel{
-			"sram":      {Role: hwmodel.RoleMemory, Tier: 0, CapacityBytes: 900e6, PeakBandwidth: 47.5e12, AchievableBandwidth: 30e12, GranularityBytes: 8, LatencySeconds: 5e-9},
-			"streaming": {Role: hwmodel.RoleMemory, Tier: 1, CapacityBytes: 64e9, PeakBandwidth: 16e9, AchievableBandwidth: 7e9, GranularityBytes: 64, LatencySeconds: 2e-6},
-		},
-		Compute:     []hwmodel.Compute{{Unit: "vector", DType: "fp16", OpsPerSecond: 60e12}},
-		Overheads:   hwmodel.Overheads{SyncSeconds: 1e-6},
-		Concurrency: hwmodel.Concurrency{ParallelUnits: 1472, WorkUnitsPerParallelUnit: 6, InflightBytesPerWorkUnit: 1 << 20},
-	}
-}
 
 func trace(t *testing.T, shape kernels.Shape, spec kernels.Spec) *traces.Trace {
 	t.Helper()
@@ -57,7 +25,7 @@ var paperShape = kernels.Shape{Batch: 4, Heads: 32, KVHeads: 32, HeadDim: 128, S
 
 func TestIdealDenseIsBytesOverPeak(t *testing.T) {
 	tr := trace(t, paperShape, kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused})
-	p, err := Predict(tr, testGPU(), Options{})
+	p, err := Predict(tr, devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +44,12 @@ func TestIdealDenseIsBytesOverPeak(t *testing.T) {
 
 func TestKOnceCostsMoreThanKTwiceOnAGPU(t *testing.T) {
 	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice}
-	twice, err := Predict(trace(t, paperShape, spec), testGPU(), Options{})
+	twice, err := Predict(trace(t, paperShape, spec), devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec.KLayout = kernels.KOnce
-	once, err := Predict(trace(t, paperShape, spec), testGPU(), Options{})
+	once, err := Predict(trace(t, paperShape, spec), devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +65,14 @@ func TestKOnceCostsMoreThanKTwiceOnAGPU(t *testing.T) {
 func TestIPUPlacement(t *testing.T) {
 	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused}
 	small := trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024}, spec)
-	sram, err := Predict(small, testIPU(), Options{})
+	sram, err := Predict(small, devtest.IPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sram.Placement["K"] != "sram" {
 		t.Errorf("a 16 MiB KV cache placed in %s, want sram", sram.Placement["K"])
 	}
-	streaming, err := Predict(small, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "streaming"}})
+	streaming, err := Predict(small, devtest.IPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "streaming"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,17 +81,17 @@ func TestIPUPlacement(t *testing.T) {
 	}
 	// A 2 GiB KV cache does not fit in SRAM: it goes to streaming memory.
 	big := trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 128 << 10}, spec)
-	p, err := Predict(big, testIPU(), Options{})
+	p, err := Predict(big, devtest.IPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Placement["K"] != "streaming" {
 		t.Errorf("a 2 GiB KV cache placed in %s", p.Placement["K"])
 	}
-	if _, err := Predict(big, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "sram"}}); err == nil {
+	if _, err := Predict(big, devtest.IPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "sram"}}); err == nil {
 		t.Error("forcing 2 GiB into 900 MB of SRAM was accepted")
 	}
-	if _, err := Predict(big, testIPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "hbm"}}); err == nil ||
+	if _, err := Predict(big, devtest.IPU(), Options{Placement: map[traces.Role]string{traces.RoleKVCache: "hbm"}}); err == nil ||
 		!strings.Contains(err.Error(), "no level") {
 		t.Errorf("unknown level: %v", err)
 	}
@@ -132,7 +100,7 @@ func TestIPUPlacement(t *testing.T) {
 func TestTinyShapesAreNotMemoryBound(t *testing.T) {
 	tr := trace(t, kernels.Shape{Batch: 1, Heads: 1, KVHeads: 1, HeadDim: 64, Seq: 16},
 		kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Unfused})
-	p, err := Predict(tr, testGPU(), Options{})
+	p, err := Predict(tr, devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +114,7 @@ func TestTinyShapesAreNotMemoryBound(t *testing.T) {
 func TestLittlesLawLimitsSmallBatches(t *testing.T) {
 	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Fused, R: 32, K: 128, KLayout: kernels.KTwice}
 	// One work unit per KV head: 32 units cannot keep HBM busy.
-	p, err := Predict(trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 16384}, spec), testGPU(), Options{})
+	p, err := Predict(trace(t, kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 16384}, spec), devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +145,7 @@ func TestCalibratedNeverBeatsIdeal(t *testing.T) {
 			{Method: kernels.MethodSparQ, Impl: kernels.Fused, R: 32, K: 256, KLayout: kernels.KTwice},
 		} {
 			tr := trace(t, shape, spec)
-			for _, dev := range []*hwmodel.Device{testGPU(), testIPU()} {
+			for _, dev := range []*hwmodel.Device{devtest.GPU(), devtest.IPU()} {
 				p, err := Predict(tr, dev, Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -198,7 +166,7 @@ func TestCalibratedNeverBeatsIdeal(t *testing.T) {
 func TestUnfusedPaysPerStageOverhead(t *testing.T) {
 	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024}
 	tr := trace(t, shape, kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice})
-	un, err := Predict(tr, testGPU(), Options{})
+	un, err := Predict(tr, devtest.GPU(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +218,7 @@ func TestParsePlacement(t *testing.T) {
 // A copy engine drives an IPU's streaming memory: few work units still reach
 // its achievable bandwidth, and each stage pays the copy's set-up cost.
 func TestDMALevelIgnoresWorkUnitConcurrency(t *testing.T) {
-	ipu := testIPU()
+	ipu := devtest.IPU()
 	st := ipu.Levels["streaming"]
 	st.DMA = true
 	st.TransferOverheadSeconds = 1e-4
