@@ -89,7 +89,7 @@ func printDevices(w io.Writer, devs []*hwmodel.Device) error {
 		}
 		for _, l := range d.MemoryLevels() {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d B\t%s\t%s\t%s\n",
-				d.Name, d.Kind, l.Name, siBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth),
+				d.Name, d.Kind, l.Name, units.DecimalBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth),
 				units.Bandwidth(l.AchievableBandwidth), l.GranularityBytes, units.Seconds(l.LatencySeconds),
 				matrix, units.Seconds(d.Overheads.LaunchSeconds))
 		}
@@ -114,7 +114,7 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 	for _, l := range d.OrderedLevels() {
 		p("    %s (%s, tier %d)", l.Name, l.Role, l.Tier)
 		p("      capacity %s, peak %s, achievable %s (%.0f%%), granularity %d B, latency %s",
-			siBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth), units.Bandwidth(l.AchievableBandwidth),
+			units.DecimalBytes(l.CapacityBytes), units.Bandwidth(l.PeakBandwidth), units.Bandwidth(l.AchievableBandwidth),
 			100*l.AchievableBandwidth/l.PeakBandwidth, l.GranularityBytes, units.Seconds(l.LatencySeconds))
 		if l.TransferOverheadSeconds > 0 {
 			p("      transfer overhead %s per stage", units.Seconds(l.TransferOverheadSeconds))
@@ -142,7 +142,7 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 	src(d.Overheads.Source)
 
 	p("\n  concurrency: %d parallel units x %d work units x %s in flight = %s in flight",
-		cu.ParallelUnits, cu.WorkUnitsPerParallelUnit, siBytes(cu.InflightBytesPerWorkUnit), siBytes(inflight))
+		cu.ParallelUnits, cu.WorkUnitsPerParallelUnit, units.DecimalBytes(cu.InflightBytesPerWorkUnit), units.DecimalBytes(inflight))
 	src(cu.Source)
 
 	if len(d.Links) > 0 {
@@ -157,20 +157,4 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 		}
 	}
 	return nil
-}
-
-// siBytes prints a size in decimal units, as datasheets give capacities:
-// 80 GB, 41.9 MB, 1.21 kB.
-func siBytes(n float64) string {
-	switch {
-	case n >= 1e12:
-		return fmt.Sprintf("%.3g TB", n/1e12)
-	case n >= 1e9:
-		return fmt.Sprintf("%.3g GB", n/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.3g MB", n/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.3g kB", n/1e3)
-	}
-	return fmt.Sprintf("%.4g B", n)
 }

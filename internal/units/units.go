@@ -41,16 +41,22 @@ func Seconds(s float64) string {
 
 // Bandwidth prints bytes per second in decimal units (GB/s, TB/s), as
 // datasheets do.
-func Bandwidth(bps float64) string {
+func Bandwidth(bps float64) string { return DecimalBytes(bps) + "/s" }
+
+// DecimalBytes prints a size in decimal units, as datasheets give
+// capacities: 80 GB, 41.9 MB, 1.21 kB.
+func DecimalBytes(n float64) string {
 	switch {
-	case bps >= 1e12:
-		return fmt.Sprintf("%.3g TB/s", bps/1e12)
-	case bps >= 1e9:
-		return fmt.Sprintf("%.3g GB/s", bps/1e9)
-	case bps >= 1e6:
-		return fmt.Sprintf("%.3g MB/s", bps/1e6)
+	case n >= 1e12:
+		return fmt.Sprintf("%.3g TB", n/1e12)
+	case n >= 1e9:
+		return fmt.Sprintf("%.3g GB", n/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.3g MB", n/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.3g kB", n/1e3)
 	}
-	return fmt.Sprintf("%.3g B/s", bps)
+	return fmt.Sprintf("%.4g B", n)
 }
 
 // Count prints a positive count with a binary suffix when it is a whole
