@@ -25,14 +25,14 @@ func (m *denseMethod) declare(p *plan) {
 	m.sScores, m.sSoftmax, m.sWSum, m.sAttn, m.probs = -1, -1, -1, -1, -1
 	if p.fused() {
 		m.scores = p.tr.AddTensor(traces.Tensor{Name: TensorScores, Role: traces.RoleIntermediate, ElemBytes: 4, Shape: []int64{B, H, S}, Layout: "B,H,S", OnChip: true})
-		m.sAttn = p.tr.AddStage(StageAttention, p.pairs()*p.chunks())
+		m.sAttn = p.tr.AddStage(StageAttention, p.scanUnits(ScanChunk))
 		return
 	}
 	m.scores = p.inter(TensorScores, p.e, "B,H,S", B, H, S)
 	m.probs = p.inter(TensorProbs, p.e, "B,H,S", B, H, S)
-	m.sScores = p.tr.AddStage(StageScores, p.pairs()*p.chunks())
+	m.sScores = p.tr.AddStage(StageScores, p.scanUnits(ScanChunk))
 	m.sSoftmax = p.tr.AddStage(StageSoftmax, B*H)
-	m.sWSum = p.tr.AddStage(StageWeightedSum, p.pairs()*p.chunks())
+	m.sWSum = p.tr.AddStage(StageWeightedSum, p.scanUnits(ScanChunk))
 }
 
 func (m *denseMethod) step(x *stepCtx) {

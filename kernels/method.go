@@ -436,7 +436,7 @@ func (ps *proxyTopK) declare(p *plan) {
 	ps.tail.declareLogits(p, TensorLogits, kk)
 	ps.tail.idx, ps.tail.idxLen, ps.tail.alpha = ps.i2, kk*IndexBytes, -1
 	p.fusedStage(p.spec.Method+"-fused", p.pairs())
-	ps.sApprox = p.stage(StageApprox, p.pairs())
+	ps.sApprox = p.stage(StageApprox, p.scanUnits(0))
 	ps.sTopK = p.stage(StageTopK, p.pairs())
 	ps.tail.declareStages(p, true)
 }

@@ -213,12 +213,17 @@ func TestMethodsTraceMatchesClosedForm(t *testing.T) {
 			specs := append(methodSpecs(shape, k),
 				Spec{Method: MethodDense},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice},
-				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, NoReallocation: true})
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, NoReallocation: true},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, Materialize: true, Split: 64},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, Materialize: true})
 			for _, spec := range specs {
 				for _, impl := range []Impl{Unfused, Fused} {
 					for _, app := range []bool{true, false} {
 						spec := spec
 						spec.Impl, spec.AppendKV = impl, app
+						if spec.Materialize && impl == Fused {
+							continue
+						}
 						t.Run(fmt.Sprintf("%v/%s/%s/append=%v", shape, specName(spec), impl, app), func(t *testing.T) {
 							o, err := Simulate(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 3, SampleHeads: 1, Steps: 3})
 							if err != nil {
@@ -530,4 +535,77 @@ func TestStepsGrowTheCache(t *testing.T) {
 	if math.Abs(mean-o.Fidelity.RelL2Error) > 1e-12 {
 		t.Errorf("outcome error %.6g is not the mean of the steps' %.6g", o.Fidelity.RelL2Error, mean)
 	}
+}
+
+// TestSparQStructureOptions checks that Split and Materialize change how the
+// step is laid out on the device, never what it computes: the same outputs
+// bit for bit, the split grid's work units, and the materialized gather's
+// extra write and read of r·S elements per pair with its own stage.
+func TestSparQStructureOptions(t *testing.T) {
+	shapes := []Shape{
+		{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 1000},
+		{Batch: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Seq: 1},
+	}
+	for _, shape := range shapes {
+		for _, layout := range []KLayout{KTwice, KOnce} {
+			base := Spec{Method: MethodSparQ, Impl: Unfused, R: 8, K: 64, KLayout: layout}
+			run := func(s Spec) *Result {
+				t.Helper()
+				p, err := Prepare(context.Background(), Config{Shape: shape, Spec: s, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := p.Step(context.Background(), true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			ref := run(base)
+			split, mat := base, base
+			split.Split = 256
+			mat.Materialize = true
+			for name, o := range map[string]*Result{"split": run(split), "materialize": run(mat)} {
+				for i := range ref.Outputs {
+					a, b := ref.Outputs[i].Out, o.Outputs[i].Out
+					if !slices.Equal(a, b) {
+						t.Fatalf("%v %s %s: pair %d output differs from the default structure", shape, layout, name, i)
+					}
+				}
+			}
+			approx := func(tr *traces.Trace) traces.Stage {
+				for _, st := range tr.Stages {
+					if st.Name == StageApprox {
+						return st
+					}
+				}
+				t.Fatal("no approx-scores stage")
+				return traces.Stage{}
+			}
+			pairs := shape.Pairs()
+			if got, want := approx(run(split).Trace).WorkUnits, pairs*int64((shape.Seq+255)/256); got != want {
+				t.Errorf("%v %s: split 256: approx-scores has %d work units, want %d", shape, layout, got, want)
+			}
+			if got := approx(ref.Trace).WorkUnits; got != pairs {
+				t.Errorf("%v %s: default: approx-scores has %d work units, want one per pair (%d)", shape, layout, got, pairs)
+			}
+			rt, mt := ref.Trace, run(mat).Trace
+			if len(mt.Stages) != len(rt.Stages)+1 || mt.Stages[1].Name != StageGather {
+				t.Fatalf("%v %s: materialized stages %v: want a gather stage after top-r", shape, layout, stageNames(mt))
+			}
+			// K_sel written and read back (fp16), and i1 read by the gather.
+			extra := 2*pairs*int64(base.R)*int64(shape.Seq)*2 + pairs*int64(base.R)*IndexBytes
+			if got := mt.Totals().Bytes() - rt.Totals().Bytes(); got != extra {
+				t.Errorf("%v %s: materialized moves %d more bytes, want 2·pairs·r·S·e + pairs·r·4 = %d", shape, layout, got, extra)
+			}
+		}
+	}
+}
+
+func stageNames(tr *traces.Trace) []string {
+	var out []string
+	for _, st := range tr.Stages {
+		out = append(out, st.Name)
+	}
+	return out
 }

@@ -51,7 +51,7 @@ func (m *oracleMethod) declare(p *plan) {
 	m.tail.declareLogits(p, name, kk)
 	m.tail.idx, m.tail.idxLen, m.tail.alpha, m.tail.probs = m.i2, kk*IndexBytes, m.alpha, !m.renorm
 	p.fusedStage(p.spec.Method+"-fused", p.pairs())
-	m.sScores = p.stage(StageScores, p.pairs()*p.chunks())
+	m.sScores = p.stage(StageScores, p.scanUnits(ScanChunk))
 	m.sSoftTopK = p.stage(StageSoftmaxTopK, p.pairs())
 	m.tail.declareStages(p, false)
 }

@@ -32,6 +32,7 @@ const (
 	TensorH2OScore  = "h2o_scores"  // H2O: accumulated attention per cache slot
 	TensorSlotPos   = "slot_pos"    // H2O: the position each cache slot holds
 	TensorVictim    = "victim"      // H2O: the slot the next token replaces
+	TensorKSel      = "K_sel"       // SparQ materialized: the r gathered components of every key
 )
 
 // Stage names.
@@ -49,6 +50,7 @@ const (
 	StagePageScores  = "page-scores"
 	StageH2OUpdate   = "h2o-update"
 	StageSparQFused  = "sparq-fused"
+	StageGather      = "gather" // SparQ materialized: torch.gather of K's r columns
 )
 
 // IndexBytes is the size of a stored index (i1, i2): 32-bit, as a kernel
@@ -122,8 +124,19 @@ func (p *plan) fused() bool { return p.spec.Impl == Fused }
 // pairs is the number of (sequence, KV head) pairs of the full shape.
 func (p *plan) pairs() int64 { return p.shape.Pairs() }
 
-// chunks is the number of ScanChunk tiles of the sequence.
-func (p *plan) chunks() int64 { return (int64(p.shape.Seq) + ScanChunk - 1) / ScanChunk }
+// scanUnits is the number of work units of a stage that scans the
+// sequence: one per Spec.Split positions of each pair, or per def positions
+// when Split is unset (def 0: one per pair).
+func (p *plan) scanUnits(def int) int64 {
+	n := int64(p.spec.Split)
+	if n == 0 {
+		n = int64(def)
+	}
+	if n == 0 {
+		return p.pairs()
+	}
+	return p.pairs() * ((int64(p.shape.Seq) + n - 1) / n)
+}
 
 // stage declares an unfused stage, or returns the fused kernel's single
 // stage (declared by fusedStage) when the kernel is fused.

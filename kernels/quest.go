@@ -59,7 +59,7 @@ func (m *questMethod) declare(p *plan) {
 	m.tail.declareLogits(p, TensorLogits, int64(tokens))
 	m.tail.idx, m.tail.idxLen, m.tail.alpha = m.pages, m.kPages*IndexBytes, -1
 	p.fusedStage(MethodQuest+"-fused", p.pairs())
-	m.sPage = p.stage(StagePageScores, p.pairs())
+	m.sPage = p.stage(StagePageScores, p.scanUnits(0))
 	m.sTop = p.stage(StageTopK, p.pairs())
 	m.tail.declareStages(p, true)
 }

@@ -28,7 +28,9 @@ import (
 // once — and writes the approximate logits), softmax-topk (writes i2 and α),
 // exact-scores (k rows of K), weighted-sum (k rows of V, v̄); every
 // intermediate is rounded to its stored type. Fused: one stage keeps them on
-// chip in fp32.
+// chip in fp32. Materialized (Spec.Materialize, a PyTorch implementation):
+// a gather stage between top-r and approx-scores reads the r columns and
+// writes them to K_sel, [B, Hkv, r, S], which approx-scores reads back.
 //
 // Closed form per KV head (elements, with the append stage): S·r + 2·k·D
 // read, k and v written (plus the Kt copy), v̄ read and written and read
@@ -37,7 +39,9 @@ import (
 type sparqMethod struct {
 	base
 	i1, logitsHat, i2, alpha  traces.TensorID
+	kSel                      traces.TensorID // materialized only, else -1
 	sTopR, sApprox, sSoftTopK int
+	sGather                   int // materialized only, else -1
 	tail                      tail
 }
 
@@ -60,7 +64,12 @@ func (m *sparqMethod) declare(p *plan) {
 	// runs one block per row.
 	p.fusedStage(StageSparQFused, p.pairs())
 	m.sTopR = p.stage(StageTopR, p.pairs())
-	m.sApprox = p.stage(StageApprox, p.pairs())
+	m.kSel, m.sGather = -1, -1
+	if p.spec.Materialize {
+		m.kSel = p.inter(TensorKSel, p.e, "B,Hkv,R,S", B, Hkv, r, S)
+		m.sGather = p.stage(StageGather, p.scanUnits(0))
+	}
+	m.sApprox = p.stage(StageApprox, p.scanUnits(0))
 	m.sSoftTopK = p.stage(StageSoftmaxTopK, p.pairs())
 	// Kernels per stage in the authors' PyTorch + Triton implementation,
 	// counted from its code and the H100 per-stage traces
@@ -70,6 +79,17 @@ func (m *sparqMethod) declare(p *plan) {
 	p.launches(m.sTopR, 8)
 	p.launches(m.sSoftTopK, 6)
 	m.tail.declareStages(p, true)
+	if p.spec.Materialize {
+		// The gather-based PyTorch version (validation/measure.py's
+		// sparq_torch) runs every element-wise step as its own kernel:
+		// gathering q[i1], √τ² and its cast, the matmul and the division by
+		// τ; torch.gather of K[i2] and V[i2], the matmul, the cast, the
+		// scaling and the softmax and its cast; the matmul with V, α's
+		// cast, and the blend as four element-wise kernels.
+		p.launches(m.sApprox, 4)
+		p.launches(m.tail.sExact, 6)
+		p.launches(m.tail.sWSum, 7)
+	}
 }
 
 func (m *sparqMethod) step(x *stepCtx) {
@@ -96,8 +116,17 @@ func (m *sparqMethod) step(x *stepCtx) {
 	p.wr(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
 	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r), SelectElems: D64})
 
-	// Step 2: approximate logits from r components of every key.
+	// Step 2: approximate logits from r components of every key, gathered
+	// by the kernel that uses them or, materialized, by a gather kernel
+	// that hands them over through memory.
+	scan := x.buf(m.sGather)
+	if m.sGather >= 0 {
+		p.rd(scan, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
+	}
 	bf = x.buf(m.sApprox)
+	if m.sGather < 0 {
+		scan = bf
+	}
 	p.rd(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
 	x.readQ(bf)
 	invTau := make([]float32, g)
@@ -116,7 +145,12 @@ func (m *sparqMethod) step(x *stepCtx) {
 		}
 	}
 	lh := x.sc.rows[:g*S]
-	x.scanColumns(bf, i1, false, q, lh)
+	x.scanColumns(scan, i1, false, q, lh)
+	if m.kSel >= 0 {
+		sel := x.ref.pair * R64 * S64 * e
+		p.wr(scan, m.kSel, sel, R64*S64*e)
+		p.rd(bf, m.kSel, sel, R64*S64*e)
+	}
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
 		scaleSIMD(invTau[h], row)
@@ -173,7 +207,14 @@ func (m *sparqMethod) closedForm(p *plan, add adder) {
 	if !p.fused() {
 		add(m.sApprox, p.q, G*D*e)
 	}
-	add(m.sApprox, kcols, S*R*e)
+	if m.kSel >= 0 {
+		add(m.sGather, m.i1, R*IndexBytes)
+		add(m.sGather, kcols, S*R*e)
+		add(m.sGather, m.kSel, S*R*e)
+		add(m.sApprox, m.kSel, S*R*e)
+	} else {
+		add(m.sApprox, kcols, S*R*e)
+	}
 	add(m.sApprox, m.logitsHat, G*S*e)
 	add(m.sSoftTopK, m.logitsHat, G*S*e)
 	add(m.sSoftTopK, m.i2, K*IndexBytes)

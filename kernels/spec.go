@@ -99,6 +99,20 @@ type Spec struct {
 	// NoReallocation turns mean-value reallocation off (α ≡ 1, no v̄) for
 	// SparQ, as the paper does for its GQA models, and for topk.
 	NoReallocation bool `json:"no_reallocation,omitempty"`
+	// Split is the positions per work unit of the stages that scan the
+	// sequence: a split-K grid, as flash-decoding and split Triton kernels
+	// launch to occupy every SM at small batch. 0 keeps the method's own
+	// grid: ScanChunk positions for dense, one work unit per (sequence, KV
+	// head) pair for the sparse methods' scans, as the paper's gather kernels
+	// run. It changes the work units a stage offers, not its bytes.
+	Split int `json:"split,omitempty"`
+	// Materialize routes SparQ's step-1 gather through device memory, as a
+	// PyTorch implementation does (torch.gather, then a matmul): one kernel
+	// writes the r gathered components of every key and the next reads them
+	// back, and the element-wise work runs as separate kernels. Unfused
+	// SparQ only; the default is the paper's Triton kernels, which gather
+	// inside the kernel that consumes the data.
+	Materialize bool `json:"materialize,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
@@ -115,6 +129,12 @@ func (s Spec) Validate() error {
 	m := s.Method
 	if !slices.Contains(Methods(), m) {
 		return fmt.Errorf("unknown method %q (want %s)", m, strings.Join(Methods(), ", "))
+	}
+	if s.Split < 0 {
+		return fmt.Errorf("split must not be negative, got %d", s.Split)
+	}
+	if s.Materialize && (m != MethodSparQ || s.Impl != Unfused) {
+		return fmt.Errorf("materialize applies to unfused sparq only (got %s %s): a fused kernel keeps its gathers on chip", s.Impl, m)
 	}
 	if m == MethodDense {
 		return nil
@@ -177,7 +197,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

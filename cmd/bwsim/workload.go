@@ -18,7 +18,8 @@ type workloadFlags struct {
 	batch, heads, kvHeads, headDim        int
 	seed                                  uint64
 	sampleHeads                           int
-	noRealloc, noAppend                   bool
+	noRealloc, noAppend, materialize      bool
+	split                                 int
 	kvDump                                string
 	layer                                 int
 	fs                                    *pflag.FlagSet
@@ -45,6 +46,8 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&w.workload, "workload", "llm-like", "synthetic data: gaussian or llm-like")
 	fs.IntVar(&w.sampleHeads, "sample-heads", 0, "simulate this many (sequence, kv-head) pairs and scale the trace (0: automatic)")
 	fs.BoolVar(&w.noRealloc, "no-realloc", false, "sparq and topk: no mean-value reallocation (α ≡ 1, no v̄), as the paper does for GQA models")
+	fs.IntVar(&w.split, "split", 0, "positions per work unit of the stages that scan the sequence (a split-K grid; 0: dense 256, sparse methods one per sequence and kv-head)")
+	fs.BoolVar(&w.materialize, "materialize", false, "sparq unfused: gather K's r columns through device memory (torch.gather then matmul, a PyTorch implementation) instead of inside the scoring kernel")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
 	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
 	fs.IntVar(&w.layer, "layer", -1, "with --kv-dump: the layer to simulate (default: the middle dumped layer)")
@@ -107,7 +110,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -189,6 +192,12 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.NoReallocation {
 		desc += " no-realloc"
+	}
+	if s.Split > 0 {
+		desc += fmt.Sprintf(" split=%d", s.Split)
+	}
+	if s.Materialize {
+		desc += " materialize"
 	}
 	return desc
 }
