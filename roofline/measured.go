@@ -29,11 +29,30 @@ import (
 //	placement  optional ROLE=LEVEL overrides, e.g. kv-cache=streaming; several
 //	           separated by ';' (or ',' inside a quoted field)
 //
-// An optional variant column names the implementation measured (sdpa-flash,
-// triton+graph, ...); other extra columns are allowed and ignored. Lines
+// Optional columns describe how the measured implementation ran, so that the
+// prediction models the same structure:
+//
+//	variant       the implementation's name (sdpa-flash, triton+graph, ...)
+//	dispatch      graph (replayed from a CUDA graph: device time only) or
+//	              eager (each kernel issued by the host as the call runs)
+//	host_seconds  eager only: the host's time to issue one call, measured
+//	              with the device held busy (a launch-overhead benchmark)
+//	split         positions per work unit of the stages that scan the
+//	              sequence (a split-K grid); empty: one per (sequence, KV head)
+//	materialize   true when gathers write their result to device memory for
+//	              the next kernel (torch.gather), false or empty when the
+//	              consuming kernel gathers directly
+//
+// Other extra columns are allowed and ignored. Lines
 // starting with '#' are comments: the machine's facts and the command that
 // produced the file belong there. Blank lines are skipped; a field may not
 // span lines.
+
+// Dispatch modes of the dispatch column.
+const (
+	DispatchGraph = "graph"
+	DispatchEager = "eager"
+)
 
 // MeasurementColumns are the columns every measurement file has.
 var MeasurementColumns = []string{"device", "method", "impl", "batch", "heads", "kv_heads", "head_dim", "seq",
@@ -69,6 +88,16 @@ type Measurement struct {
 	PlacementMap map[traces.Role]string `json:"-"`
 	// Variant is the optional variant column.
 	Variant string `json:"variant,omitempty"`
+	// Dispatch is DispatchGraph, DispatchEager or "" (not stated).
+	Dispatch string `json:"dispatch,omitempty"`
+	// HostSeconds is the host's time to issue one eager call (0: unknown).
+	HostSeconds float64 `json:"host_seconds,omitempty"`
+	// Split is the positions per work unit of the sequence scans (0: one
+	// work unit per (sequence, KV head) pair).
+	Split int `json:"split,omitempty"`
+	// Materialize is true when the measured gathers went through device
+	// memory.
+	Materialize bool `json:"materialize,omitempty"`
 	// Source is "file:line".
 	Source string `json:"source"`
 }
@@ -257,14 +286,59 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 		}
 		m.PlacementMap = pm
 	}
-	if i, ok := col["variant"]; ok {
-		m.Variant = strings.TrimSpace(rec[i])
+	opt := func(c string) string {
+		if i, ok := col[c]; ok {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	m.Variant = opt("variant")
+	m.Dispatch = opt("dispatch")
+	switch m.Dispatch {
+	case "", DispatchGraph, DispatchEager:
+	default:
+		bad("dispatch %q: want graph or eager (or empty)", m.Dispatch)
+	}
+	if s := opt("host_seconds"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err != nil:
+			bad("host_seconds %q: not a number", s)
+		case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
+			bad("host_seconds %q: must be positive and finite", s)
+		case m.Dispatch != DispatchEager:
+			bad("host_seconds %q given for dispatch %q: only eager calls have a host time", s, m.Dispatch)
+		default:
+			m.HostSeconds = v
+		}
+	}
+	if s := opt("split"); s != "" {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			bad("split %q: not a whole number", s)
+		case n <= 0 || n > maxDim:
+			bad("split %d: must be between 1 and %d", n, maxDim)
+		default:
+			m.Split = n
+		}
+	}
+	switch s := opt("materialize"); s {
+	case "", "false", "0":
+	case "true", "1":
+		m.Materialize = true
+		if m.Impl == "fused" {
+			bad("materialize %q with impl fused: a fused kernel keeps its gathers on chip", s)
+		}
+	default:
+		bad("materialize %q: want true or false (or empty)", s)
 	}
 	return m, errors.Join(errs...)
 }
 
 // WriteMeasurements writes rows as a measurement file with the given comment
-// lines, the columns MeasurementColumns plus variant.
+// lines, the columns MeasurementColumns plus the optional ones
+// (OptionalMeasurementColumns).
 func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error {
 	for _, c := range comments {
 		if strings.ContainsAny(c, "\r\n") {
@@ -275,7 +349,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 		}
 	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write(append(append([]string{}, MeasurementColumns...), "variant")); err != nil {
+	if err := cw.Write(append(append([]string{}, MeasurementColumns...), OptionalMeasurementColumns...)); err != nil {
 		return err
 	}
 	opt := func(n int) string {
@@ -287,7 +361,8 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 	for _, m := range rows {
 		rec := []string{m.Device, m.Method, m.Impl, strconv.Itoa(m.Batch), strconv.Itoa(m.Heads), strconv.Itoa(m.KVHeads),
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
-			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant}
+			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
+			opt(m.Split), optBool(m.Materialize)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -296,11 +371,33 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 	return cw.Error()
 }
 
+// OptionalMeasurementColumns are the optional columns WriteMeasurements
+// writes, in order.
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize"}
+
+func optSeconds(s float64) string {
+	if s == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(s, 'g', -1, 64)
+}
+
+func optBool(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
+}
+
 // ValidationPoint is one measured row with its prediction.
 type ValidationPoint struct {
 	Measurement
 	PredictedSeconds float64 `json:"predicted_seconds"`
 	IdealSeconds     float64 `json:"ideal_seconds"`
+	// DeviceSeconds is the predicted device time; HostBound says the row's
+	// host time (eager dispatch) exceeded it and set PredictedSeconds.
+	DeviceSeconds float64 `json:"device_seconds"`
+	HostBound     bool    `json:"host_bound,omitempty"`
 	// RelError is (predicted − measured) / measured.
 	RelError float64 `json:"rel_error"`
 	// Stages are the predicted stages, for finding what a miss comes from.
@@ -317,6 +414,7 @@ type StageTime struct {
 // NewValidationPoint pairs a measurement with its prediction.
 func NewValidationPoint(m Measurement, p *Prediction) ValidationPoint {
 	v := ValidationPoint{Measurement: m, PredictedSeconds: p.Seconds, IdealSeconds: p.IdealSeconds,
+		DeviceSeconds: p.DeviceSeconds, HostBound: p.HostBound,
 		RelError: RelativeError(p.Seconds, m.Seconds)}
 	for _, s := range p.Stages {
 		v.Stages = append(v.Stages, StageTime{Name: s.Name, Seconds: s.Seconds, Bound: s.Bound})

@@ -51,6 +51,34 @@ func TestParseMeasurements(t *testing.T) {
 	}
 }
 
+func TestParseMeasurementsStructureColumns(t *testing.T) {
+	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize\n" +
+		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true\n" +
+		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,\n"
+	f, err := ParseMeasurements(strings.NewReader(in), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := f.Rows[0], f.Rows[1]
+	if a.Dispatch != DispatchEager || a.HostSeconds != 4.5e-4 || !a.Materialize || a.Split != 0 {
+		t.Errorf("eager row parsed as %+v", a)
+	}
+	if b.Dispatch != DispatchGraph || b.HostSeconds != 0 || b.Materialize || b.Split != 512 {
+		t.Errorf("graph row parsed as %+v", b)
+	}
+	var w bytes.Buffer
+	if err := WriteMeasurements(&w, nil, f.Rows); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ParseMeasurements(&w, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRows(f.Rows, g.Rows) {
+		t.Errorf("round trip changed the rows:\n%+v\n%+v", f.Rows, g.Rows)
+	}
+}
+
 func TestParseMeasurementsSemicolonPlacement(t *testing.T) {
 	in := strings.Join(MeasurementColumns, ",") + "\nipu-bow,dense,unfused,1,32,32,128,1024,,,,fp16,1e-3,kv-cache=streaming;intermediate=sram\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
@@ -74,6 +102,24 @@ func TestParseMeasurementsErrors(t *testing.T) {
 			}
 		}
 		return strings.Join(base, ",") + "\n"
+	}
+	// opt builds a file with the optional columns: KEY, VALUE pairs set them
+	// (impl among them) on a valid sparq row.
+	opt := func(kv ...string) string {
+		cols := []string{"dispatch", "host_seconds", "split", "materialize"}
+		vals := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			vals[kv[i]] = kv[i+1]
+		}
+		impl := "unfused"
+		if v, ok := vals["impl"]; ok {
+			impl = v
+		}
+		rec := []string{"h100-sxm,sparq," + impl + ",1,32,32,128,4096,32,128,twice,fp16,1e-4,"}
+		for _, c := range cols {
+			rec = append(rec, vals[c])
+		}
+		return hdr[:len(hdr)-1] + "," + strings.Join(cols, ",") + "\n" + strings.Join(rec, ",") + "\n"
 	}
 	cases := []struct {
 		name, in, want string
@@ -101,6 +147,14 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"placement", hdr + row("placement", "kv-cache"), "ROLE=LEVEL"},
 		{"placement role", hdr + row("placement", "weights=hbm"), "unknown role"},
 		{"stray quote", hdr + `h100-sxm,"dense` + "\n", "good.csv:2"},
+		{"dispatch", opt("dispatch", "lazy"), `dispatch "lazy"`},
+		{"host without eager", opt("dispatch", "graph", "host_seconds", "1e-5"), "only eager calls"},
+		{"host text", opt("dispatch", "eager", "host_seconds", "slow"), "not a number"},
+		{"host zero", opt("dispatch", "eager", "host_seconds", "0"), "positive and finite"},
+		{"split zero", opt("split", "0"), "split 0"},
+		{"split text", opt("split", "4k"), `split "4k"`},
+		{"materialize", opt("materialize", "yes"), `materialize "yes"`},
+		{"materialize fused", opt("materialize", "true", "impl", "fused"), "a fused kernel keeps its gathers"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

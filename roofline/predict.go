@@ -10,6 +10,9 @@
 //	select   = floor + elements / top-k throughput (selection primitives)
 //	time     = launches × launch + sync + max(memory, compute, latency) + select
 //
+// and per step the sum of the stages, or the host's time to issue them when
+// they are dispatched eagerly and the host is the slower (Options.HostSeconds).
+//
 // where moved bytes are the traced extents folded to the level's access
 // granularity (a 2-byte gather costs a 32-byte sector), counted once per
 // granule when a cache in front holds the stage's footprint of the tensor
@@ -39,6 +42,12 @@ type Options struct {
 	// DType selects compute peaks ("fp16", "bf16", "fp32"); default from
 	// the KV cache's element size.
 	DType string
+	// HostSeconds is the host's time to issue one step when its kernels are
+	// dispatched eagerly, one at a time from the host (0: replayed from a
+	// graph, or issued faster than the device runs them). Successive steps
+	// pipeline through the launch queue: while the device runs step n the
+	// host issues step n+1, so a step takes the longer of the two.
+	HostSeconds float64
 }
 
 // Bound names what limits a stage.
@@ -105,10 +114,15 @@ type StagePrediction struct {
 
 // Prediction is one step's predicted time on one device.
 type Prediction struct {
-	Device       string            `json:"device"`
-	Seconds      float64           `json:"seconds"`
-	IdealSeconds float64           `json:"ideal_seconds"`
-	Stages       []StagePrediction `json:"stages"`
+	Device       string  `json:"device"`
+	Seconds      float64 `json:"seconds"`
+	IdealSeconds float64 `json:"ideal_seconds"`
+	// DeviceSeconds is the sum of the stages; Seconds is the larger of it
+	// and HostSeconds (Options.HostSeconds), and HostBound says which won.
+	DeviceSeconds float64           `json:"device_seconds"`
+	HostSeconds   float64           `json:"host_seconds,omitempty"`
+	HostBound     bool              `json:"host_bound,omitempty"`
+	Stages        []StagePrediction `json:"stages"`
 	// Placement records where each tensor was placed.
 	Placement map[string]string `json:"placement"`
 	// RequestedBytes and MovedBytes are summed over stages and levels.
@@ -143,6 +157,13 @@ func Predict(tr *traces.Trace, dev *hwmodel.Device, opts Options) (*Prediction, 
 		for _, l := range sp.Levels {
 			pred.RequestedBytes += l.RequestedBytes
 			pred.MovedBytes += l.MovedBytes
+		}
+	}
+	pred.DeviceSeconds = pred.Seconds
+	if h := opts.HostSeconds; h > 0 {
+		pred.HostSeconds = h
+		if h > pred.Seconds {
+			pred.Seconds, pred.HostBound = h, true
 		}
 	}
 	return pred, nil

@@ -240,3 +240,34 @@ func TestDMALevelIgnoresWorkUnitConcurrency(t *testing.T) {
 		t.Errorf("overhead %.4g s, want copy set-up + sync = %.4g", s.OverheadSeconds, want)
 	}
 }
+
+// TestEagerDispatchTakesTheSlowerOfHostAndDevice checks the pipelined model
+// of eager calls: a step takes its device time unless the host needs longer
+// to issue it.
+func TestEagerDispatchTakesTheSlowerOfHostAndDevice(t *testing.T) {
+	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 4096}
+	tr := trace(t, shape, kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice})
+	graph, err := Predict(tr, devtest.GPU(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if graph.DeviceSeconds != graph.Seconds || graph.HostBound {
+		t.Fatalf("no host time: seconds %g, device %g, host bound %v", graph.Seconds, graph.DeviceSeconds, graph.HostBound)
+	}
+	for _, c := range []struct {
+		host      float64
+		hostBound bool
+	}{
+		{graph.DeviceSeconds / 2, false},
+		{graph.DeviceSeconds * 3, true},
+	} {
+		p, err := Predict(tr, devtest.GPU(), Options{HostSeconds: c.host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := math.Max(c.host, graph.DeviceSeconds)
+		if p.Seconds != want || p.HostBound != c.hostBound || p.DeviceSeconds != graph.DeviceSeconds || p.HostSeconds != c.host {
+			t.Errorf("host %g: seconds %g (device %g, host bound %v), want %g (host bound %v)", c.host, p.Seconds, p.DeviceSeconds, p.HostBound, want, c.hostBound)
+		}
+	}
+}

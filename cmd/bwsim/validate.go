@@ -206,7 +206,7 @@ func planValidation(rows []roofline.Measurement, cat *hwmodel.Catalog, wl kernel
 		c := kernels.Config{
 			Shape: kernels.Shape{Batch: m.Batch, Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Seq: m.Seq},
 			Spec: kernels.Spec{Method: m.Method, Impl: kernels.Impl(m.Impl), R: m.R, K: m.K,
-				KLayout: kernels.KLayout(m.KLayout)},
+				KLayout: kernels.KLayout(m.KLayout), Split: m.Split, Materialize: m.Materialize},
 			DType:       kernels.DType(m.DType),
 			Workload:    wl,
 			Seed:        seed,
@@ -279,7 +279,7 @@ func predictRows(ctx context.Context, jobs []validationJob) ([]roofline.Validati
 	}
 	points := make([]roofline.ValidationPoint, 0, len(jobs))
 	for _, j := range jobs {
-		p, err := roofline.Predict(tracesByKey[j.key], j.dev, roofline.Options{Placement: j.m.PlacementMap})
+		p, err := roofline.Predict(tracesByKey[j.key], j.dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds})
 		if err != nil {
 			return nil, asUsage(fmt.Errorf("%s: %w", j.m.Source, err))
 		}
@@ -319,16 +319,25 @@ func printValidation(w io.Writer, o validateOutput, quiet bool) {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "source\tdevice\tmethod\timpl\tvariant\tB\tH\tHkv\tD\tS\tr\tk\tlayout\tmeasured\tpredicted\terror\t")
+		hostBound := 0
 		for _, p := range o.Points {
 			r, k := "", ""
 			if p.Method == kernels.MethodSparQ {
 				r, k = fmt.Sprint(p.R), fmt.Sprint(p.K)
 			}
+			pred := units.Seconds(p.PredictedSeconds)
+			if p.HostBound {
+				pred += " h"
+				hostBound++
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%+.1f%%\t\n",
 				p.Source, p.Device, p.Method, p.Impl, p.Variant, p.Batch, p.Heads, p.KVHeads, p.HeadDim,
-				units.Count(float64(p.Seq)), r, k, p.KLayout, units.Seconds(p.Seconds), units.Seconds(p.PredictedSeconds), 100*p.RelError)
+				units.Count(float64(p.Seq)), r, k, p.KLayout, units.Seconds(p.Seconds), pred, 100*p.RelError)
 		}
 		tw.Flush()
+		if hostBound > 0 {
+			fmt.Fprintf(w, "h: %d eager rows predicted host-bound (their host_seconds exceeds the predicted device time)\n", hostBound)
+		}
 	}
 	printSummaries(w, "error by device and method", o.Groups, false)
 	printSummaries(w, "error by device, method, variant and K layout", o.Variants, true)
