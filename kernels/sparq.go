@@ -65,11 +65,15 @@ func (m *sparqMethod) declare(p *plan) {
 	p.fusedStage(StageSparQFused, p.pairs())
 	m.sTopR = p.stage(StageTopR, p.pairs())
 	m.kSel, m.sGather = -1, -1
+	scanTile := 0 // the paper's gather kernel: one program per pair
 	if p.spec.Materialize {
+		// torch.gather and the matmul after it are library kernels whose
+		// grids tile their output, not one program per pair.
+		scanTile = ScanChunk
 		m.kSel = p.inter(TensorKSel, p.e, "B,Hkv,R,S", B, Hkv, r, S)
-		m.sGather = p.stage(StageGather, p.scanUnits(0))
+		m.sGather = p.stage(StageGather, p.scanUnits(scanTile))
 	}
-	m.sApprox = p.stage(StageApprox, p.scanUnits(0))
+	m.sApprox = p.stage(StageApprox, p.scanUnits(scanTile))
 	m.sSoftTopK = p.stage(StageSoftmaxTopK, p.pairs())
 	// Kernels per stage in the authors' PyTorch + Triton implementation,
 	// counted from its code and the H100 per-stage traces
