@@ -11,6 +11,9 @@ empty-kernel launch). Writes, under --out:
   micro.csv     microbenchmarks (copy, read, gathers by row size, read
                 bandwidth against the number of thread blocks, pointer-chase
                 latency, launch overhead, torch.topk / softmax);
+  host.csv      host dispatch (part `host`): the CPU time to issue one eager
+                call of each implementation while a spin kernel holds the
+                GPU busy, and the GPU operations per call (torch.profiler);
   log.txt       everything printed.
 
 Timing: CUDA events around a pass over R rotating input sets (R chosen so a
@@ -26,6 +29,7 @@ Usage: python3 validation/measure.py --out DIR [--quick] [--budget-s 480]
 
 import argparse
 import csv
+import gc
 import math
 import os
 import statistics
@@ -402,6 +406,26 @@ def sparq_triton(x, r, k, twice, split, debug=False, stages=False):
                 x.q, i2, x.K, x.V, x.vmean, alpha, out, S, scale, D=D, KK=k, KB=64, G=g, GP=gp, num_warps=4),
         }
     return f
+
+
+def sdpa_backends():
+    """(variant, backend) of the four forced SDPA backends."""
+    from torch.nn.attention import SDPBackend
+
+    return (("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION),
+            ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa-math", SDPBackend.MATH))
+
+
+def sparq_maker(variant, r, k, twice):
+    """The builder (Inputs -> call) of a SparQ variant: torch-gather,
+    torch-compile, triton or triton-split."""
+    if variant == "torch-gather":
+        return lambda x: sparq_torch(x, r, k, twice)
+    if variant == "torch-compile":
+        return lambda x: sparq_compiled(x, r, k, twice)
+    if variant in ("triton", "triton-split"):
+        return lambda x: sparq_triton(x, r, k, twice, variant == "triton-split")
+    raise ValueError(f"unknown SparQ variant {variant}")
 
 
 def sparq_reference(x, r, k):
@@ -847,15 +871,12 @@ def attempt(name, fn):
 def check_all(res_log):
     """Correctness of every implementation on fresh random inputs, against
     float32 references (METHOD.md). Returns {variant: error}."""
-    from torch.nn.attention import SDPBackend
-
     out = {}
     torch.manual_seed(1234)
     for (H, Hkv) in ((8, 8), (8, 2)):
         x = Inputs(2, H, Hkv, 2048, 128, torch.float16, kt=True)
         ref = dense_reference(x)
-        for name, be in (("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION),
-                         ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa-math", SDPBackend.MATH)):
+        for name, be in sdpa_backends():
             def c(be=be):
                 y = dense_sdpa(x, be)()
                 return relerr(y.reshape(x.B, x.H, x.D), ref)
@@ -905,8 +926,6 @@ def check_all(res_log):
 
 
 def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_variants=None, layouts=("twice", "once")):
-    from torch.nn.attention import SDPBackend
-
     kv = B * Hkv * S * D * 2  # one of K, V, Kt
     if 3 * kv > args.max_kv_bytes:
         if 2 * kv > args.max_kv_bytes:
@@ -932,8 +951,7 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
                 res.add(method, impl, x0, r, k, layout, vname, t, len(fns))
 
     if dense:
-        for name, be in (("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION),
-                         ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa-math", SDPBackend.MATH)):
+        for name, be in sdpa_backends():
             if name == "sdpa-math" and 2 * kv > (8 << 30):
                 continue
             if name == "sdpa-efficient" and H != Hkv:
@@ -951,13 +969,7 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
                 x.add_kt()
         for (r, k) in pairs_rk:
             for v in variants:
-                if v == "torch-gather":
-                    mk = lambda x, r=r, k=k: sparq_torch(x, r, k, twice)  # noqa: E731
-                elif v == "torch-compile":
-                    mk = lambda x, r=r, k=k: sparq_compiled(x, r, k, twice)  # noqa: E731
-                else:
-                    mk = lambda x, r=r, k=k, sp=(v == "triton-split"): sparq_triton(x, r, k, twice, sp)  # noqa: E731
-                timed("sparq", "unfused", v, mk, r, k, layout)
+                timed("sparq", "unfused", v, sparq_maker(v, r, k, twice), r, k, layout)
     del xs, x0
     torch.cuda.empty_cache()
 
@@ -991,6 +1003,237 @@ def measure_stages(m, shapes, args):
         torch.cuda.empty_cache()
 
 
+# --------------------------------------------------------------------------
+# Host dispatch: the CPU time of one eager call, with the GPU held busy
+
+HOST_HEADER = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype",
+               "host_seconds", "host_min", "host_max", "samples", "kernels"]
+
+# (B, H, Hkv, S) spanning the grid: batch 1 to 64, S 1K to 128K, MHA and GQA.
+HOST_SHAPES = [(1, 32, 8, 1024), (1, 32, 32, 16384), (16, 32, 32, 16384), (64, 32, 32, 4096),
+               (4, 32, 8, 131072), (64, 32, 8, 16384)]
+
+HOST_LAUNCHES = 500  # pending GPU operations per timed loop, well under the launch queue's ~1000
+HOST_MIN_SLEEP_S = 0.05
+
+HOST_METHOD = ("# host_seconds: CPU wall time to issue one eager call: time.perf_counter around N back-to-back calls"
+               f" (N = min(20, {HOST_LAUNCHES} / kernels), so the launch queue never fills), / N, issued while a"
+               " torch.cuda._sleep spin kernel holds the GPU, so device execution never throttles the host; a sample"
+               " counts only if a CUDA event recorded after the N calls was still pending and the calls took under half"
+               f" the sleep (10x an unthrottled loop, >= {HOST_MIN_SLEEP_S} s); 3 warm-up calls first (torch.compile,"
+               " Triton JIT, cuDNN plans), Python's GC off in the loop; median, min, max over `samples` repeats."
+               " kernels: GPU operations per call (kernels + memcpy + memset), counted with torch.profiler over 3 calls."
+               " Empty host_seconds: no valid sample (see '# invalid' lines)")
+
+
+def sleep_cycles_per_s():
+    """Cycles per second of torch.cuda._sleep's spin loop (the SM clock), timed
+    with CUDA events after a first spin that lets the clock rise."""
+    torch.cuda._sleep(int(2e8))
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    e0.record()
+    torch.cuda._sleep(int(4e8))
+    e1.record()
+    e1.synchronize()
+    return 4e8 / (e0.elapsed_time(e1) / 1e3)
+
+
+def device_ops(fn, calls=3):
+    """What `calls` calls of fn put on the GPU, per call: operations (kernels,
+    memcpy, memset), of which memcpy and memset, CUDA runtime calls that wait
+    for the device (the profiler's own and our final synchronize included:
+    measure_host takes off those of an empty fn), and the operations' names
+    in issue order for one call. From torch.profiler (CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    evs = list(prof.events())
+    dev = sorted((e for e in evs if str(e.device_type).endswith("CUDA")), key=lambda e: e.time_range.start)
+    names = [e.name for e in dev]
+    waits = ("cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy", "cudaMemset")
+    syncs = sum(1 for e in evs if str(e.device_type).endswith("CPU") and e.name in waits)
+    return {
+        "ops": len(names) / calls,
+        "memcpy": sum(n.startswith("Memcpy") for n in names) / calls,
+        "memset": sum(n.startswith("Memset") for n in names) / calls,
+        "syncs": syncs / calls,
+        "names": names[:len(names) // calls],
+    }
+
+
+def host_sample(fn, n, cycles):
+    """Seconds to issue n calls of fn while the GPU spins in
+    torch.cuda._sleep(cycles), and whether it was still busy after them."""
+    done = torch.cuda.Event()
+    torch.cuda.synchronize()
+    torch.cuda._sleep(cycles)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    t = time.perf_counter() - t0
+    done.record()
+    busy = not done.query()
+    torch.cuda.synchronize()
+    return t, busy
+
+
+def host_time(fn, cycles_per_s, reps, base_syncs):
+    """Host seconds per call of fn (median, min, max over the valid samples)
+    and what it puts on the GPU (device_ops, less base_syncs: those counted
+    for an empty fn)."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    ops = device_ops(fn)
+    ops["syncs"] = max(0.0, ops["syncs"] - base_syncs)
+    n = int(max(4, min(20, HOST_LAUNCHES // max(ops["ops"], 1))))
+    # The sleep: ten times the same loop issued with the GPU idle (not
+    # throttled either while the queue stays short, unless a call waits for
+    # the device), at least HOST_MIN_SLEEP_S.
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    free = time.perf_counter() - t0
+    torch.cuda.synchronize()
+    sleep_s = min(0.5, max(HOST_MIN_SLEEP_S, 10 * free))
+    samples, bad, last = [], 0, None
+    gc.collect()
+    gc.disable()
+    try:
+        while len(samples) < reps and bad < 3:
+            t, busy = host_sample(fn, n, int(sleep_s * cycles_per_s))
+            last = (t, busy, sleep_s)
+            if busy and t < 0.5 * sleep_s:
+                samples.append(t / n)
+            elif t < 0.5 * sleep_s:
+                # The GPU finished before the short loop did: the spin ran
+                # shorter than planned. Lengthen it and try again (3 times at most).
+                bad += 1
+                sleep_s = min(2.0, 4 * sleep_s)
+            else:
+                # The loop lasted as long as the spin: a call waits for the
+                # device (or the launch queue filled), and a longer spin cannot
+                # help; after valid samples, a stall of the host (3 at most).
+                bad += 1
+                if not samples:
+                    break
+    finally:
+        gc.enable()
+    return {"samples": samples, "n": n, "sleep_s": sleep_s, "free_s": free / n, "bad": bad, "last": last, **ops}
+
+
+def measure_host(args, head):
+    """The `host` part: host_time of every eager implementation at
+    HOST_SHAPES, r = 32, k = 128, D = 128, fp16, written to --out/host.csv."""
+    path = os.path.join(args.out, "host.csv")
+    fh = open(path, "w", newline="")
+    for line in head:
+        fh.write(line + "\n")
+    fh.write(HOST_METHOD + "\n")
+    rate = sleep_cycles_per_s()
+    base = device_ops(lambda: None)["syncs"]
+    fh.write(f"# host: torch.cuda._sleep spins at {rate / 1e9:.3f} G cycles/s; the profiler counts {base:g} waits"
+             " for the device per call of an empty function, taken off each variant's count\n")
+    w = csv.writer(fh)
+    w.writerow(HOST_HEADER)
+    fh.flush()
+    log(f"host: torch.cuda._sleep spins at {rate / 1e9:.3f} G cycles/s; empty fn: {base:g} waits per call")
+    reps = 3 if args.quick else 7
+    shapes = HOST_SHAPES[:2] if args.quick else HOST_SHAPES
+    r, k, D = 32, 128, 128
+    table = {}  # (variant, layout) -> [(shape, median, kernels)]
+    named = set()
+
+    def one(variant, method, layout, x, build):
+        res = attempt(f"host {variant} {layout} B={x.B} H={x.H}/{x.Hkv} S={x.S}",
+                      lambda: host_time(build(), rate, reps, base))
+        if res is None:
+            return
+        ops = res["ops"]
+        kern = str(int(ops)) if ops == int(ops) else f"{ops:.2f}"
+        row = [variant, method, layout, x.B, x.H, x.Hkv, x.D, x.S, r if method == "sparq" else "",
+               k if method == "sparq" else "", "fp16"]
+        s = res["samples"]
+        shape = f"B={x.B} H={x.H}/{x.Hkv} S={x.S}"
+        if s:
+            row += [f"{statistics.median(s):.6e}", f"{min(s):.6e}", f"{max(s):.6e}", len(s), kern]
+            table.setdefault((variant, layout), []).append((shape, statistics.median(s), kern))
+        else:
+            t, busy, sl = res["last"]
+            fh.write(f"# invalid: {variant} {layout} {shape}: no valid sample in {res['bad']} tr{'y' if res['bad'] == 1 else 'ies'} (last: {res['n']}"
+                     f" calls in {t:.4f} s, sleep {sl:.3f} s, GPU {'busy' if busy else 'idle'} after them)\n")
+            row += ["", "", "", 0, kern]
+        if res["syncs"]:
+            fh.write(f"# syncs: {variant} {layout} {shape}: {res['syncs']:g} host synchronizations per call\n")
+        w.writerow(row)
+        fh.flush()
+        log(f"  host {variant:14s} {layout:5s} {shape:24s} "
+            + (f"{statistics.median(s) * 1e6:8.1f} us [{min(s) * 1e6:.1f}, {max(s) * 1e6:.1f}] x{len(s)}"
+               if s else "  invalid") +
+            f"  {kern} ops ({res['memcpy']:g} memcpy, {res['memset']:g} memset, {res['syncs']:g} syncs)"
+            f"  N={res['n']} sleep {res['sleep_s'] * 1e3:.0f} ms, unthrottled {res['free_s'] * 1e6:.1f} us")
+        key = (variant, layout, x.g)
+        if key not in named:
+            named.add(key)
+            log(f"    ops of one call ({' '.join(filter(None, (variant, layout)))} g={x.g}): "
+                + " | ".join(n[:80] for n in res["names"]))
+
+    # Pass 1 everything but torch.compile; pass 2 torch.compile, whose compile
+    # time per shape is the long part, so the budget cuts it first.
+    for compiled in (False, True):
+        for (B, H, Hkv, S) in shapes:
+            if compiled and time.time() - T0 > args.budget_s:
+                log(f"budget reached: host torch-compile stops before B={B} H={H}/{Hkv} S={S}")
+                break
+            kv = B * Hkv * S * D * 2  # one of K, V, Kt
+            if 2 * kv > args.max_kv_bytes:
+                log(f"skip host B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+                continue
+            log(f"host shape B={B} H={H}/{Hkv} S={S}{' torch.compile' if compiled else ''}")
+            torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+            x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
+            cases = []  # (variant, method, k_layout, builder)
+            if not compiled:
+                for name, be in sdpa_backends():
+                    if name == "sdpa-efficient" and H != Hkv:
+                        continue  # no GQA in this backend
+                    if name == "sdpa-math" and 2 * kv > (8 << 30):
+                        continue  # as the grid
+                    cases.append((name, "dense", "", lambda be=be: dense_sdpa(x, be)))
+                cases.append(("torch-matmul", "dense", "", lambda: dense_torch(x)))
+            for layout in ("twice", "once"):
+                if layout == "twice" and x.Kt is None:
+                    log(f"skip host K-twice at B={B} H={H}/{Hkv} S={S}: K+V+Kt over --max-kv-bytes")
+                    continue
+                if compiled and layout == "once":
+                    continue  # torch-compile is measured with K twice only, as in the grid
+                for v in (["torch-compile"] if compiled else ["torch-gather", "triton", "triton-split"]):
+                    cases.append((v, "sparq", layout, lambda v=v, tw=(layout == "twice"): sparq_maker(v, r, k, tw)(x)))
+            # Every implementation of the shape runs (compiles, JITs, plans)
+            # before any is timed, so no first-time work lands near a sample.
+            for (v, method, layout, build) in cases:
+                attempt(f"host warm-up {v} {layout} B={B} H={H}/{Hkv} S={S}",
+                        lambda build=build: [f() for f in [build()] * 3])
+            torch.cuda.synchronize()
+            for (v, method, layout, build) in cases:
+                one(v, method, layout, x, build)
+            del x, cases
+            torch.cuda.empty_cache()
+    fh.close()
+    log("host seconds per call, across shapes (median of each shape's median):")
+    log(f"  {'variant':14s} {'layout':6s} {'median':>9s} {'min':>9s} {'max':>9s} shapes kernels")
+    for (v, lay), pts in table.items():
+        meds = [p[1] for p in pts]
+        log(f"  {v:14s} {lay:6s} {statistics.median(meds) * 1e6:7.1f}us {min(meds) * 1e6:7.1f}us "
+            f"{max(meds) * 1e6:7.1f}us {len(pts):6d} {','.join(sorted(set(p[2] for p in pts)))}")
+
+
 def main():
     global LOG
     ap = argparse.ArgumentParser()
@@ -1000,11 +1243,11 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,check,rk,grid,stages,compile")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
-    parts = set(args.only.split(",")) if args.only else {"micro", "check", "grid", "rk", "stages", "compile"}
+    parts = set(args.only.split(",")) if args.only else {"micro", "host", "check", "grid", "rk", "stages", "compile"}
     if args.skip_micro:
         parts.discard("micro")
 
@@ -1044,6 +1287,8 @@ def main():
         for fn in (micro_launch, micro_bandwidth, micro_latency):
             attempt(fn.__name__, lambda fn=fn: fn(m, args.quick))
         attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
+    if "host" in parts:
+        attempt("host", lambda: measure_host(args, head))
 
     D = 128
     if "rk" in parts and not args.quick:

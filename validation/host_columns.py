@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Add the host-dispatch columns to validation/h100.csv.
+
+Reads validation/h100.csv (decode-attention timings) and
+validation/h100-host.csv (`measure.py --only host`: the CPU time to issue one
+eager call of each implementation, with the GPU held busy) and writes
+h100.csv back with two columns after the existing ones:
+
+  dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
+                graph: no host dispatch in the time), `eager` otherwise;
+  host_seconds  eager rows only: the median host_seconds of the same variant
+                and k_layout over the shapes measured in h100-host.csv;
+                empty for graph rows and for variants not measured there.
+
+Comment lines stay where they are; one more, before the header, says where
+the two columns come from. Idempotent: if the columns (or that comment) are
+already there, they are recomputed, not added again. The file is replaced
+atomically (a temporary file beside it, then os.replace).
+
+Usage: python3 validation/host_columns.py [--measured validation/h100.csv] [--host validation/h100-host.csv]
+"""
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import sys
+import tempfile
+
+NEW = ["dispatch", "host_seconds"]
+NOTE = "# dispatch, host_seconds:"
+
+
+def data_lines(lines):
+    """(index, line) of the lines that are neither comments nor blank."""
+    return [(i, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def parse(line):
+    return next(csv.reader([line.rstrip("\r\n")]))
+
+
+def host_medians(path):
+    """{(variant, k_layout): median host_seconds over the measured shapes}.
+    Rows without a value (no valid sample) are left out."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
+    per = {}
+    for r in rows:
+        if r["host_seconds"]:
+            per.setdefault((r["variant"], r["k_layout"]), []).append(float(r["host_seconds"]))
+    return {key: statistics.median(v) for key, v in per.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--measured", default=os.path.join(here, "h100.csv"))
+    ap.add_argument("--host", default=os.path.join(here, "h100-host.csv"))
+    args = ap.parse_args()
+
+    med = host_medians(args.host)
+    with open(args.measured, newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    # Our own note from an earlier run goes; it is written again below.
+    lines = [ln for ln in lines if not ln.startswith(NOTE)]
+    rows = data_lines(lines)
+    if not rows:
+        sys.exit(f"{args.measured}: no header")
+    hi, hline = rows[0]
+    header = parse(hline)
+    # Drop the two columns if an earlier run added them, then append them.
+    keep = [j for j, name in enumerate(header) if name not in NEW]
+    col = {name: j for j, name in enumerate(header)}
+    out = list(lines)
+    missing = set()
+
+    def emit(fields, old):
+        # csv's own quoting; the line keeps its original ending (CRLF here).
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow(fields)
+        return buf.getvalue() + old[len(old.rstrip("\r\n")):]
+
+    out[hi] = emit([header[j] for j in keep] + NEW, hline)
+    for i, ln in rows[1:]:
+        f = parse(ln)
+        variant = f[col["variant"]]
+        graph = variant.endswith("+graph")
+        host = ""
+        if not graph:
+            key = (variant, f[col["k_layout"]])
+            if key in med:
+                host = f"{med[key]:.6e}"
+            else:
+                missing.add(key)
+        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host], ln)
+    note = (f"{NOTE} added by validation/host_columns.py from validation/{os.path.basename(args.host)}:"
+            " dispatch = graph for '+graph' variants, else eager; host_seconds (eager rows) = the median"
+            " host_seconds of the same variant and k_layout over the shapes measured there\n")
+    out.insert(hi, note)
+
+    d = os.path.dirname(os.path.abspath(args.measured))
+    fd, tmp = tempfile.mkstemp(prefix=".h100-", suffix=".csv", dir=d)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.writelines(out)
+        os.chmod(tmp, os.stat(args.measured).st_mode & 0o777)
+        os.replace(tmp, args.measured)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
+    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager; host_seconds for {len(med)} (variant, k_layout)"
+          + (f"; not measured: {sorted(missing)}" if missing else ""))
+
+
+if __name__ == "__main__":
+    main()
