@@ -43,6 +43,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from grid import approx_grid  # validation/grid.py: the grids, shared with add_columns.py
+
 T0 = time.time()
 LOG = None
 
@@ -361,13 +363,7 @@ def sparq_triton(x, r, k, twice, split, debug=False, stages=False):
     B, H, Hkv, g, S, D = x.B, x.H, x.Hkv, x.g, x.S, x.D
     assert r >= 16 and r & (r - 1) == 0 and k >= 64 and k & (k - 1) == 0
     pairs = B * Hkv
-    chunk = max(64, min(1024, 8192 // r))
-    nchunks = triton.cdiv(S, chunk)
-    nsplit = 1
-    if split:
-        while nsplit * 2 <= nchunks and pairs * nsplit < 4 * 132:
-            nsplit *= 2
-    cpp = triton.cdiv(nchunks, nsplit)
+    chunk, nsplit, cpp = approx_grid(pairs, S, r, split)
     gp = max(16, triton.next_power_of_2(g))
     kmat = x.Kt if twice else x.K
     scale = 1.0 / math.sqrt(D)

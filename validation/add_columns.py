@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""Add the host-dispatch columns to validation/h100.csv.
+"""Add the columns that describe how each measured call ran to validation/h100.csv.
 
-Reads validation/h100.csv (decode-attention timings) and
-validation/h100-host.csv (`measure.py --only host`: the CPU time to issue one
-eager call of each implementation, with the GPU held busy) and writes
-h100.csv back with two columns after the existing ones:
+Reads validation/h100.csv (decode-attention timings) and one or more host
+files (`measure.py --only host`: the CPU time to issue one eager call of each
+implementation, with the GPU held busy) and writes h100.csv back with four
+columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
   host_seconds  eager rows only: the median host_seconds of the same variant
-                and k_layout over the shapes measured in h100-host.csv;
-                empty for graph rows and for variants not measured there.
+                and k_layout over every shape and file of the host files;
+                empty for graph rows and for variants not measured there;
+  split         positions per program of the stages that scan S, where the
+                implementation's grid differs from bwsim's default:
+                `triton-split` (step 1 split along S, grid.approx_grid) and
+                `sdpa-efficient` (one program per (batch, head) walking all
+                of S: the memory-efficient backend has no split over the keys
+                for a single query); empty otherwise;
+  materialize   `true` for `torch-gather` (torch.gather writes K[:, i1] to
+                memory and the matmul reads it back); empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
-the two columns come from. Idempotent: if the columns (or that comment) are
+the columns come from. Idempotent: if the columns (or that comment) are
 already there, they are recomputed, not added again. The file is replaced
 atomically (a temporary file beside it, then os.replace).
 
-Usage: python3 validation/host_columns.py [--measured validation/h100.csv] [--host validation/h100-host.csv]
+Usage: python3 validation/add_columns.py [--measured validation/h100.csv] [--host FILE ...]
 """
 
 import argparse
@@ -28,8 +36,11 @@ import statistics
 import sys
 import tempfile
 
-NEW = ["dispatch", "host_seconds"]
-NOTE = "# dispatch, host_seconds:"
+from grid import approx_grid
+
+NEW = ["dispatch", "host_seconds", "split", "materialize"]
+NOTE = "# dispatch, host_seconds, split, materialize:"
+OLD_NOTES = ("# dispatch, host_seconds:",)
 
 
 def data_lines(lines):
@@ -41,11 +52,13 @@ def parse(line):
     return next(csv.reader([line.rstrip("\r\n")]))
 
 
-def host_medians(path):
-    """{(variant, k_layout): median host_seconds over the measured shapes}.
-    Rows without a value (no valid sample) are left out."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
+def host_medians(paths):
+    """{(variant, k_layout): median host_seconds over the measured shapes of
+    every file}. Rows without a value (no valid sample) are left out."""
+    rows = []
+    for path in paths:
+        with open(path, newline="") as fh:
+            rows += list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
     per = {}
     for r in rows:
         if r["host_seconds"]:
@@ -57,14 +70,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--measured", default=os.path.join(here, "h100.csv"))
-    ap.add_argument("--host", default=os.path.join(here, "h100-host.csv"))
+    ap.add_argument("--host", action="append", help="host file (repeatable; default validation/h100-host.csv)")
     args = ap.parse_args()
+    args.host = args.host or [os.path.join(here, "h100-host.csv")]
 
     med = host_medians(args.host)
     with open(args.measured, newline="") as fh:
         lines = fh.read().splitlines(keepends=True)
     # Our own note from an earlier run goes; it is written again below.
-    lines = [ln for ln in lines if not ln.startswith(NOTE)]
+    lines = [ln for ln in lines if not ln.startswith((NOTE,) + OLD_NOTES)]
     rows = data_lines(lines)
     if not rows:
         sys.exit(f"{args.measured}: no header")
@@ -94,10 +108,21 @@ def main():
                 host = f"{med[key]:.6e}"
             else:
                 missing.add(key)
-        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host], ln)
-    note = (f"{NOTE} added by validation/host_columns.py from validation/{os.path.basename(args.host)}:"
-            " dispatch = graph for '+graph' variants, else eager; host_seconds (eager rows) = the median"
-            " host_seconds of the same variant and k_layout over the shapes measured there\n")
+        base = variant.removesuffix("+graph")
+        split = ""
+        if base == "triton-split":
+            pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
+            chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
+            split = str(chunk * cpp)
+        elif base == "sdpa-efficient":
+            split = f[col["seq"]]
+        mat = "true" if base == "torch-gather" else ""
+        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host, split, mat], ln)
+    hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
+    note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
+            f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
+            f" measured in {hosts}; split and materialize from the implementations' grids and structure"
+            " (validation/grid.py, add_columns.py)\n")
     out.insert(hi, note)
 
     d = os.path.dirname(os.path.abspath(args.measured))
