@@ -431,10 +431,12 @@ func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, 
 			// Serially: a pair records a few extents per stage (gathers
 			// take one each), and handing the merge to other goroutines
 			// cost more than the merge on small steps.
+			stage := make([]*traces.Buf, len(p.pairs))
 			for s := range pl.tr.Stages {
 				for i := range p.pairs {
-					pl.tr.Append(s, bufs[t][i][s])
+					stage[i] = bufs[t][i][s]
 				}
+				pl.tr.AppendAll(s, stage...)
 			}
 			res[t].Trace = pl.tr
 		}

@@ -134,6 +134,8 @@ func checkGatherRecording(t *testing.T, data []byte) {
 	for i, o := range ops {
 		o.record(&gb[i*3/len(ops)])
 		o.recordEach(&wb[i*3/len(ops)])
+		gb[i*3/len(ops)].Arith(Arith{MACs: int64(i + 1)})
+		wb[i*3/len(ops)].Arith(Arith{MACs: int64(i + 1)})
 	}
 	for i := range gb {
 		if g, w := expandAll(gb[i].Extents()), wb[i].Extents(); !slices.EqualFunc(g, w, Extent.Equal) {
@@ -142,7 +144,12 @@ func checkGatherRecording(t *testing.T, data []byte) {
 		got.Append(0, &gb[i])
 		want.Append(0, &wb[i])
 	}
+	all := gatherTrace()
+	all.AppendAll(0, &gb[0], nil, &gb[1], &gb[2])
 	ge, we := got.Stages[0].Extents, want.Stages[0].Extents
+	if ae := all.Stages[0].Extents; !slices.EqualFunc(ae, ge, Extent.Equal) || all.Stages[0].Arith != got.Stages[0].Arith {
+		t.Fatalf("AppendAll gives\n%+v\nAppend one by one\n%+v", ae, ge)
+	}
 	if g := expandAll(ge); !slices.EqualFunc(g, we, Extent.Equal) {
 		t.Fatalf("trace expands to\n%+v\nrecording each copy gives\n%+v", g, we)
 	}
@@ -156,6 +163,9 @@ func checkGatherRecording(t *testing.T, data []byte) {
 	}
 	if err := got.Validate(); err != nil {
 		t.Fatalf("gather trace invalid: %v\n%+v", err, ge)
+	}
+	if g, w := got.Stages[0].Arith, want.Stages[0].Arith; g != w {
+		t.Errorf("arith %+v, want %+v", g, w)
 	}
 	if g, w := got.Totals(), want.Totals(); g != w {
 		t.Errorf("totals %+v, want %+v", g, w)
@@ -248,25 +258,27 @@ func TestGatherMergesAtItsEnds(t *testing.T) {
 	}
 }
 
-// A gather of a few long blocks is stored as its blocks once in a trace.
-func TestTraceStoresLongBlocksPlain(t *testing.T) {
+// A gather of a few long blocks is stored as its blocks.
+func TestLongBlocksArePlainRuns(t *testing.T) {
 	tr := New("g", 1, 1)
 	k := tr.AddTensor(Tensor{Name: "K", Role: RoleKVCache, ElemBytes: 1, Shape: []int64{4096}, Layout: "S"})
 	tr.AddStage("s", 1)
 	var b Buf
-	rows := append(slices.Collect(func(yield func(int32) bool) {
-		for i := range int32(16) {
-			yield(i)
-		}
-	}), 100, 101, 102, 103, 104, 105, 106, 107)
+	rows := []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100, 101, 102, 103, 104, 105, 106, 107}
 	b.Rows(Read, k, 0, 8, 8, rows)
-	if got := b.Extents(); len(got) != 1 || !got[0].Gather() {
-		t.Fatalf("Buf holds %+v, want the gather as recorded", got)
-	}
 	tr.Append(0, &b)
 	want := []Extent{{Tensor: k, Offset: 0, Length: 128, Count: 1}, {Tensor: k, Offset: 800, Length: 64, Count: 1}}
+	if got := b.Extents(); !slices.EqualFunc(got, want, Extent.Equal) {
+		t.Errorf("Buf holds %+v, want %+v", got, want)
+	}
 	if got := tr.Stages[0].Extents; !slices.EqualFunc(got, want, Extent.Equal) {
-		t.Errorf("extents %+v, want %+v", got, want)
+		t.Errorf("trace holds %+v, want %+v", got, want)
+	}
+	// Scattered rows stay one gather.
+	b.Reset()
+	b.Rows(Read, k, 0, 8, 8, []int32{3, 9, 4, 30, 31, 12, 60, 2})
+	if got := b.Extents(); len(got) != 1 || !got[0].Gather() {
+		t.Errorf("Buf holds %+v, want one gather", got)
 	}
 }
 

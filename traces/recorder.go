@@ -32,7 +32,7 @@ func (b *Buf) Read(t TensorID, off, n int64) {
 	if b == nil || n <= 0 {
 		return
 	}
-	b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: Read, Offset: off, Length: n, Count: 1}, false)
+	b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: Read, Offset: off, Length: n, Count: 1})
 }
 
 // Write records a write of n bytes of tensor t at byte offset off.
@@ -40,7 +40,7 @@ func (b *Buf) Write(t TensorID, off, n int64) {
 	if b == nil || n <= 0 {
 		return
 	}
-	b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: Write, Offset: off, Length: n, Count: 1}, false)
+	b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: Write, Offset: off, Length: n, Count: 1})
 }
 
 // Strided records count runs of n bytes, the first at off and each next one
@@ -52,7 +52,7 @@ func (b *Buf) Strided(d Direction, t TensorID, off, n, stride, count int64) {
 	}
 	if count == 1 || stride == n {
 		// Consecutive runs are one contiguous run.
-		b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: d, Offset: off, Length: n * count, Count: 1}, false)
+		b.ext = appendMerged(b.ext, Extent{Tensor: t, Dir: d, Offset: off, Length: n * count, Count: 1})
 		return
 	}
 	b.ext = append(b.ext, Extent{Tensor: t, Dir: d, Offset: off, Length: n, Stride: stride, Count: count})
@@ -92,14 +92,14 @@ func (b *Buf) gather(e Extent, at []int32) {
 			c := e
 			c.Offset += int64(a) * e.Pitch
 			c.Pitch = 0
-			b.ext = appendMerged(b.ext, c, false)
+			b.ext = appendMerged(b.ext, c)
 		}
 		return
 	}
 	n := len(b.idx)
 	b.idx = append(b.idx, at...)
 	e.Index = b.idx[n:len(b.idx):len(b.idx)]
-	b.ext = appendGather(b.ext, e, false)
+	b.ext = appendGather(b.ext, e, true)
 }
 
 // Arith adds arithmetic to the work item.
@@ -125,20 +125,17 @@ func (b *Buf) Extents() []Extent {
 // Gathers of runs take part as the runs they stand for (Extent.Expanded), so
 // that xs always lists what recording every run on its own would have
 // listed: a gather whose first run continues the last extent gives that run
-// (its first block of contiguous runs) to it, and a run that continues a
-// gather's last block takes that block out of the gather. With compact set
-// (when a trace takes a Buf's extents), a gather whose blocks are long is
-// stored as its blocks (see worthGather); a Buf keeps every gather as
-// recorded, so that recording one costs the same however its rows lie.
-func appendMerged(xs []Extent, e Extent, compact bool) []Extent {
+// (its first block of contiguous runs) to it (appendGather), and a run that
+// continues a gather's last block takes that block out of the gather.
+func appendMerged(xs []Extent, e Extent) []Extent {
 	if e.Index != nil {
-		return appendGather(xs, e, compact)
+		return appendGather(xs, e, true)
 	}
 	if e.Count <= 1 && len(xs) > 0 {
 		last := &xs[len(xs)-1]
 		if last.Tensor == e.Tensor && last.Dir == e.Dir && last.Count <= 1 {
 			if last.Index != nil && last.at(len(last.Index)-1)+last.Length == e.Offset {
-				xs = splitLastBlock(xs, compact)
+				xs = splitLastBlock(xs)
 				last = &xs[len(xs)-1]
 			}
 			if last.Index == nil && last.Offset+last.Length == e.Offset {
@@ -153,8 +150,13 @@ func appendMerged(xs []Extent, e Extent, compact bool) []Extent {
 	return append(xs, e)
 }
 
-// appendGather appends the gather e (a non-empty Index, positive Pitch).
-func appendGather(xs []Extent, e Extent, compact bool) []Extent {
+// appendGather appends the gather e (a non-empty Index, positive Pitch),
+// merging its first block into the last extent as appendMerged describes.
+// A gather of runs whose blocks are long is stored as its blocks (see
+// worthGather): checked when e is new (recorded now) or lost its first
+// block; a gather that was checked when recorded and reaches a trace whole
+// is stored as it is.
+func appendGather(xs []Extent, e Extent, isNew bool) []Extent {
 	if e.Repeats() > 1 {
 		// Strided series never merge.
 		if len(e.Index) == 1 {
@@ -163,11 +165,12 @@ func appendGather(xs []Extent, e Extent, compact bool) []Extent {
 		return append(xs, e)
 	}
 	e.Count = 1
+	check := isNew
 	if len(xs) > 0 {
 		last := &xs[len(xs)-1]
 		if last.Tensor == e.Tensor && last.Dir == e.Dir && last.Count <= 1 {
 			if last.Index != nil && last.at(len(last.Index)-1)+last.Length == e.at(0) {
-				xs = splitLastBlock(xs, compact)
+				xs = splitLastBlock(xs)
 				last = &xs[len(xs)-1]
 			}
 			if last.Index == nil && last.Offset+last.Length == e.at(0) {
@@ -177,13 +180,14 @@ func appendGather(xs []Extent, e Extent, compact bool) []Extent {
 				if len(e.Index) == 0 {
 					return xs
 				}
+				check = true
 			}
 		}
 	}
 	// The first block does not continue the last extent (it did and was
 	// merged above, or it did not), and blocks do not continue each other:
 	// the blocks can be stored as they are.
-	if compact && !worthGather(e) {
+	if check && !worthGather(e) {
 		return e.Expand(xs)
 	}
 	return append(xs, e)
@@ -217,7 +221,7 @@ func worthGather(e Extent) bool {
 
 // splitLastBlock takes the last block of contiguous runs out of the gather
 // of runs that ends xs and appends it as a plain run.
-func splitLastBlock(xs []Extent, compact bool) []Extent {
+func splitLastBlock(xs []Extent) []Extent {
 	g := xs[len(xs)-1]
 	n := len(g.Index)
 	j := n - 1
@@ -228,10 +232,10 @@ func splitLastBlock(xs []Extent, compact bool) []Extent {
 	xs = xs[:len(xs)-1]
 	if j > 0 {
 		g.Index = g.Index[:j:j]
-		if compact && !worthGather(g) {
-			xs = g.Expand(xs)
-		} else {
+		if worthGather(g) {
 			xs = append(xs, g)
+		} else {
+			xs = g.Expand(xs)
 		}
 	}
 	return append(xs, tail)

@@ -338,27 +338,42 @@ func (t *Trace) AddStage(name string, workUnits int64) int {
 // Append adds what a Buf recorded to stage i. Calling Append for the work
 // items of a stage in a fixed order makes the trace deterministic however the
 // items were scheduled.
-func (t *Trace) Append(i int, b *Buf) {
-	if b == nil {
-		return
+func (t *Trace) Append(i int, b *Buf) { t.AppendAll(i, b) }
+
+// AppendAll appends what each of bs recorded to stage i, in order, as Append
+// for each would, growing the stage's storage once; nil Bufs are skipped.
+func (t *Trace) AppendAll(i int, bs ...*Buf) {
+	n, nidx := 0, 0
+	for _, b := range bs {
+		if b != nil {
+			n += len(b.ext)
+			nidx += len(b.idx)
+		}
 	}
 	st := &t.Stages[i]
-	st.Extents = slices.Grow(st.Extents, len(b.ext))
-	// The Buf's index storage is reused by its next recording: copy the
+	st.Extents = slices.Grow(st.Extents, n)
+	// A Buf's index storage is reused by its next recording: copy the
 	// gathers' indices into one slice of the trace's own.
 	var idx []int32
-	if len(b.idx) > 0 {
-		idx = make([]int32, 0, len(b.idx))
+	if nidx > 0 {
+		idx = make([]int32, 0, nidx)
 	}
-	for _, e := range b.ext {
-		if e.Index != nil {
-			n := len(idx)
-			idx = append(idx, e.Index...)
-			e.Index = idx[n:len(idx):len(idx)]
+	for _, b := range bs {
+		if b == nil {
+			continue
 		}
-		st.Extents = appendMerged(st.Extents, e, true)
+		for _, e := range b.ext {
+			if e.Index != nil {
+				k := len(idx)
+				idx = append(idx, e.Index...)
+				e.Index = idx[k:len(idx):len(idx)]
+				st.Extents = appendGather(st.Extents, e, false)
+				continue
+			}
+			st.Extents = appendMerged(st.Extents, e)
+		}
+		st.Arith = st.Arith.Add(b.arith)
 	}
-	st.Arith = st.Arith.Add(b.arith)
 }
 
 // Totals are byte counts for the full shape.
