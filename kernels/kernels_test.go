@@ -370,22 +370,28 @@ func TestKOnceTraceIsScattered(t *testing.T) {
 	shape := Shape{Batch: 1, Heads: 1, KVHeads: 1, HeadDim: 128, Seq: 1024}
 	tr := simulate(t, Config{Shape: shape, DType: FP16, Workload: Gaussian,
 		Spec: Spec{Method: MethodSparQ, Impl: Unfused, R: 32, K: 64, KLayout: KOnce}})
-	var strided int
+	var strided, gathers int
 	for _, st := range tr.Stages {
 		if st.Name != StageApprox {
 			continue
 		}
 		for _, e := range st.Extents {
-			if e.Repeats() > 1 {
-				strided++
-				if e.Length != 2 || e.Stride != 256 || e.Count != 1024 {
-					t.Errorf("gather extent %+v, want 2-byte runs every 256 bytes, 1024 times", e)
+			if e.Gather() {
+				// The r columns are recorded in one call.
+				gathers++
+			}
+			for x := range e.Expanded() {
+				if x.Repeats() > 1 {
+					strided++
+					if x.Length != 2 || x.Stride != 256 || x.Count != 1024 {
+						t.Errorf("gather extent %+v, want 2-byte runs every 256 bytes, 1024 times", x)
+					}
 				}
 			}
 		}
 	}
-	if strided != 32 {
-		t.Errorf("%d strided extents, want r = 32", strided)
+	if strided != 32 || gathers != 1 {
+		t.Errorf("%d strided extents in %d gathers, want r = 32 in 1", strided, gathers)
 	}
 	// Folding to 32-byte sectors: a 256-byte fp16 row has 8 sectors; 32 of
 	// 128 components touch at least 1 and at most 8 of them.
@@ -421,7 +427,7 @@ func TestTraceIsDeterministic(t *testing.T) {
 	c.Workers = 1
 	b := simulate(t, c)
 	if !slices.EqualFunc(a.Stages, b.Stages, func(x, y traces.Stage) bool {
-		return x.Name == y.Name && x.Arith == y.Arith && slices.Equal(x.Extents, y.Extents)
+		return x.Name == y.Name && x.Arith == y.Arith && slices.EqualFunc(x.Extents, y.Extents, traces.Extent.Equal)
 	}) {
 		t.Error("traces differ between 1 and several workers")
 	}

@@ -176,9 +176,9 @@ func (x *stepCtx) scoresAll(bf *traces.Buf, t traces.TensorID) []float32 {
 // scanColumns sets rows[h, i] = Σ_{j∈cols} q[h, j]·K[i, j] for the g heads
 // and every position i < S: the proxy scan of SparQ (cols = i1) and Loki
 // (cols = the first d′ components). With K stored twice each column is one
-// contiguous row of Kt; stored once, every row contributes its components:
-// one strided series per column, or per run of consecutive columns when
-// coalesce is set.
+// contiguous row of Kt (recorded as one gather of rows); stored once, every
+// row contributes its components: one strided series per column (one gather
+// of series), or per run of consecutive columns when coalesce is set.
 func (x *stepCtx) scanColumns(bf *traces.Buf, cols []int32, coalesce bool, q []float32, rows []float32) {
 	p := x.p
 	g, D, S := p.shape.Group(), p.shape.HeadDim, x.S
@@ -191,19 +191,21 @@ func (x *stepCtx) scanColumns(bf *traces.Buf, cols []int32, coalesce bool, q []f
 		}
 	}
 	if p.kt >= 0 {
-		for _, j := range cols {
-			bf.Read(p.kt, x.ref.kv+int64(j)*S64*e, S64*e)
-		}
+		bf.Rows(traces.Read, p.kt, x.ref.kv, S64*e, S64*e, cols)
 		sumRows(p.inner, coef, x.pp.kt, x.pp.ktStride, cols, rows, S, S)
 		return
 	}
-	for c := 0; c < len(cols); {
-		n := 1
-		for coalesce && c+n < len(cols) && cols[c+n] == cols[c]+int32(n) {
-			n++
+	if coalesce {
+		for c := 0; c < len(cols); {
+			n := 1
+			for c+n < len(cols) && cols[c+n] == cols[c]+int32(n) {
+				n++
+			}
+			bf.Strided(traces.Read, p.k, x.ref.kv+int64(cols[c])*e, int64(n)*e, D64*e, S64)
+			c += n
 		}
-		bf.Strided(traces.Read, p.k, x.ref.kv+int64(cols[c])*e, int64(n)*e, D64*e, S64)
-		c += n
+	} else {
+		bf.StridedAt(traces.Read, p.k, x.ref.kv, e, D64*e, S64, e, cols)
 	}
 	gatherCols(p.inner, x.keys(), D, S, cols, coef, rows, S)
 }
@@ -257,11 +259,13 @@ type rowSel struct {
 	slot []int32
 }
 
-func (s rowSel) row(c int) int64 {
+// rows are the rows of the K and V tensors the selection reads, in the
+// order of the logits.
+func (s rowSel) rows() []int32 {
 	if s.slot != nil {
-		return int64(s.slot[c])
+		return s.slot
 	}
-	return int64(s.pos[c])
+	return s.pos
 }
 
 // tail is the exact gather every selecting method ends with: the exact
@@ -321,9 +325,7 @@ func (t *tail) exact(x *stepCtx, sel rowSel, q []float32, qt traces.TensorID, kd
 	}
 	scale := invSqrt(D64)
 	logit := x.sc.logitK[:g*n]
-	for c := range sel.pos {
-		bf.Read(p.k, x.ref.kv+sel.row(c)*D64*e, D64*e)
-	}
+	bf.Rows(traces.Read, p.k, x.ref.kv, D64*e, D64*e, sel.rows())
 	for h := range g {
 		gatherScores(q[h*D:(h+1)*D], kd, sel.pos, logit[h*n:(h+1)*n], scale)
 	}
@@ -353,9 +355,7 @@ func (t *tail) weightedSum(x *stepCtx, sel rowSel, logit []float32, alpha []floa
 	}
 	acc := x.out.Out
 	clear(acc)
-	for c := range sel.pos {
-		bf.Read(p.v, x.ref.kv+sel.row(c)*D64*e, D64*e)
-	}
+	bf.Rows(traces.Read, p.v, x.ref.kv, D64*e, D64*e, sel.rows())
 	for h := range g {
 		gatherWeightedSum(logit[h*n:(h+1)*n], x.pp.data.V, sel.pos, acc[h*D:(h+1)*D])
 	}

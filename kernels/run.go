@@ -428,13 +428,16 @@ func (p *Prepared) run(ctx context.Context, traced bool, steps int) ([]*Result, 
 	for t, pl := range plans {
 		res[t] = &Result{Config: c, Step: t, Seq: pl.shape.Seq, Outputs: outs[t]}
 		if traced {
-			// Stages are independent: merge them on all workers.
-			_ = parallel(context.Background(), len(pl.tr.Stages), c.Workers, func(s, _ int) error {
+			// Serially: a pair records a few extents per stage (gathers
+			// take one each), and handing the merge to other goroutines
+			// cost more than the merge on small steps.
+			stage := make([]*traces.Buf, len(p.pairs))
+			for s := range pl.tr.Stages {
 				for i := range p.pairs {
-					pl.tr.Append(s, bufs[t][i][s])
+					stage[i] = bufs[t][i][s]
 				}
-				return nil
-			})
+				pl.tr.AppendAll(s, stage...)
+			}
 			res[t].Trace = pl.tr
 		}
 	}

@@ -125,7 +125,7 @@ func Transfer(tr *traces.Trace, dev *hwmodel.Device, pred *roofline.Prediction, 
 				srows = append(srows, r)
 			}
 			r.requested += e.Bytes()
-			r.runs += e.Repeats()
+			r.runs += e.Runs()
 		}
 		slices.SortFunc(srows, func(a, b *row) int {
 			if a.tensor != b.tensor {

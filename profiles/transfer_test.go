@@ -112,7 +112,7 @@ func checkTransfer(t *testing.T, tr *traces.Trace, dev *hwmodel.Device, pred *ro
 	var runs int64
 	for _, st := range tr.Stages {
 		for _, e := range st.Extents {
-			runs += e.Repeats()
+			runs += e.Runs()
 		}
 	}
 	if w := tr.Scale.Apply(runs); tot[IndexExtents] != w {

@@ -9,11 +9,15 @@ import (
 )
 
 // Format identifies bwsim trace files; FormatVersion is bumped on any change
-// that an older reader would misread.
+// that an older reader would misread. Version 2 added gather extents (fields
+// p and i); Decode still reads version 1 files, which have none.
 const (
 	Format        = "bwsim-trace"
-	FormatVersion = 1
+	FormatVersion = 2
 )
+
+// minFormatVersion is the oldest version Decode reads.
+const minFormatVersion = 1
 
 // MaxDecodeBytes bounds what Decode reads, so a hostile or corrupt file
 // cannot exhaust memory.
@@ -26,14 +30,16 @@ type envelope struct {
 }
 
 // Encode writes t as versioned JSON. Extents use short field names (t, d, o,
-// n, s, c: tensor index, direction 0=read 1=write, offset, length, stride,
-// count) because a trace may hold millions of them.
+// n, s, c, p, i: tensor index, direction 0=read 1=write, offset, length,
+// stride, count, and a gather's pitch and indices; see Extent) because a
+// trace may hold millions of them.
 func Encode(w io.Writer, t *Trace) error {
 	enc := json.NewEncoder(w)
 	return enc.Encode(envelope{Format: Format, Version: FormatVersion, Trace: t})
 }
 
-// Decode reads a trace written by Encode. It rejects unknown fields, other
+// Decode reads a trace written by Encode, in this version or an earlier one.
+// It rejects unknown fields (gather fields in a version 1 file), other
 // formats and versions, trailing data, and traces that fail Validate.
 func Decode(r io.Reader) (*Trace, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxDecodeBytes+1))
@@ -55,11 +61,20 @@ func Decode(r io.Reader) (*Trace, error) {
 	if env.Format != Format {
 		return nil, fmt.Errorf("decode trace: format %q, want %q", env.Format, Format)
 	}
-	if env.Version != FormatVersion {
-		return nil, fmt.Errorf("decode trace: version %d, this bwsim reads version %d", env.Version, FormatVersion)
+	if env.Version < minFormatVersion || env.Version > FormatVersion {
+		return nil, fmt.Errorf("decode trace: version %d, this bwsim reads versions %d to %d", env.Version, minFormatVersion, FormatVersion)
 	}
 	if env.Trace == nil {
 		return nil, errors.New("decode trace: no trace")
+	}
+	if env.Version < 2 {
+		for _, st := range env.Trace.Stages {
+			for _, e := range st.Extents {
+				if e.Index != nil || e.Pitch != 0 {
+					return nil, errors.New("decode trace: gather extent (fields p, i) in a version 1 trace")
+				}
+			}
+		}
 	}
 	if err := env.Trace.Validate(); err != nil {
 		return nil, fmt.Errorf("decode trace: %w", err)

@@ -84,7 +84,8 @@ type span struct{ lo, hi int64 }
 // series are folded by their period instead.
 var expandLimit int64 = 1 << 22
 
-// foldExtents folds extents of one tensor and direction.
+// foldExtents folds extents of one tensor and direction. A gather folds as
+// the extents it stands for (Extent.Expanded).
 //
 // Strided series that walk the same rows (same stride, count and first row,
 // each run inside one row) describe one gather: a kernel takes a row's runs
@@ -93,57 +94,78 @@ var expandLimit int64 = 1 << 22
 // holds the stage's whole footprint. MovedNoReuse therefore counts, for such
 // series, the union of granules within each row, once per row.
 func foldExtents(xs []Extent, g int64) Traffic {
-	var tr Traffic
 	var runs int64
 	for _, e := range xs {
-		runs += e.Repeats()
+		runs += e.Runs()
 	}
-	expand := runs <= expandLimit
-	var spans []span
-	type seriesKey struct{ stride, count, row int64 }
-	rows := map[seriesKey][]span{}
-	var keys []seriesKey
+	f := folder{g: g, expand: runs <= expandLimit, rows: map[seriesKey][]span{}}
 	for _, e := range xs {
-		tr.Requested += e.Bytes()
-		r := e.Repeats()
-		first, last := e.Offset/g, (e.Offset+e.Length-1)/g
-		if r == 1 {
-			tr.MovedNoReuse += (last - first + 1) * g
-			spans = append(spans, span{first, last})
+		if e.Index == nil {
+			f.add(e)
 			continue
 		}
-		inRow := e.Offset % e.Stride
-		periodic := e.Stride%g == 0 && inRow+e.Length <= e.Stride
-		if periodic {
-			k := seriesKey{e.Stride, r, e.Offset - inRow}
-			if _, ok := rows[k]; !ok {
-				keys = append(keys, k)
-			}
-			rows[k] = append(rows[k], span{inRow / g, (inRow + e.Length - 1) / g})
-		} else {
-			tr.MovedNoReuse += (last - first + 1) * g * r
-		}
-		switch {
-		case expand:
-			for j := range r {
-				off := e.Offset + j*e.Stride
-				spans = append(spans, span{off / g, (off + e.Length - 1) / g})
-			}
-		case !periodic:
-			// Too many runs to expand and no period to exploit: count
-			// them without reuse (an upper bound).
-			tr.Moved += (last - first + 1) * g * r
+		for p := range e.Expanded() {
+			f.add(p)
 		}
 	}
-	tr.Moved += unionGranules(spans) * g
-	for _, k := range keys {
-		perRow := unionGranules(rows[k]) * g * k.count
+	tr := f.tr
+	tr.Moved += unionGranules(f.spans) * g
+	for _, k := range f.keys {
+		perRow := unionGranules(f.rows[k]) * g * k.count
 		tr.MovedNoReuse += perRow
-		if !expand {
+		if !f.expand {
 			tr.Moved += perRow
 		}
 	}
 	return tr
+}
+
+// seriesKey identifies the rows a strided series walks.
+type seriesKey struct{ stride, count, row int64 }
+
+// folder accumulates the fold of one tensor and direction.
+type folder struct {
+	g      int64
+	expand bool // expand strided series run by run
+	tr     Traffic
+	spans  []span // granules of every run (of series only when expand)
+	rows   map[seriesKey][]span
+	keys   []seriesKey // rows' keys in order
+}
+
+// add folds one extent that is not a gather.
+func (f *folder) add(e Extent) {
+	g := f.g
+	f.tr.Requested += e.Bytes()
+	r := e.Repeats()
+	first, last := e.Offset/g, (e.Offset+e.Length-1)/g
+	if r == 1 {
+		f.tr.MovedNoReuse += (last - first + 1) * g
+		f.spans = append(f.spans, span{first, last})
+		return
+	}
+	inRow := e.Offset % e.Stride
+	periodic := e.Stride%g == 0 && inRow+e.Length <= e.Stride
+	if periodic {
+		k := seriesKey{e.Stride, r, e.Offset - inRow}
+		if _, ok := f.rows[k]; !ok {
+			f.keys = append(f.keys, k)
+		}
+		f.rows[k] = append(f.rows[k], span{inRow / g, (inRow + e.Length - 1) / g})
+	} else {
+		f.tr.MovedNoReuse += (last - first + 1) * g * r
+	}
+	switch {
+	case f.expand:
+		for j := range r {
+			off := e.Offset + j*e.Stride
+			f.spans = append(f.spans, span{off / g, (off + e.Length - 1) / g})
+		}
+	case !periodic:
+		// Too many runs to expand and no period to exploit: count
+		// them without reuse (an upper bound).
+		f.tr.Moved += (last - first + 1) * g * r
+	}
 }
 
 // unionGranules counts the distinct granules covered by spans.

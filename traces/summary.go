@@ -13,7 +13,9 @@ type TensorSummary struct {
 	WriteBytes int64   `json:"write_bytes"`
 }
 
-// StageSummary is one stage's traffic and arithmetic.
+// StageSummary is one stage's traffic and arithmetic. Extents counts the
+// stage's extents with each gather as the extents it stands for
+// (Stage.ExtentCount).
 type StageSummary struct {
 	Name       string `json:"name"`
 	ReadBytes  int64  `json:"read_bytes"`
@@ -47,7 +49,7 @@ func Summarize(t *Trace) Summary {
 	for i, st := range t.Stages {
 		x := t.StageTotals(i)
 		s.Stages = append(s.Stages, StageSummary{Name: st.Name, ReadBytes: x.ReadBytes, WriteBytes: x.WriteBytes,
-			WorkUnits: st.WorkUnits, Extents: len(st.Extents), Arith: t.StageArith(i)})
+			WorkUnits: st.WorkUnits, Extents: st.ExtentCount(), Arith: t.StageArith(i)})
 	}
 	tot := t.Totals()
 	s.ReadBytes, s.WriteBytes = tot.ReadBytes, tot.WriteBytes

@@ -15,6 +15,7 @@ package traces
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 )
@@ -86,6 +87,14 @@ func (t Tensor) Bytes() int64 {
 // extent repeats Count times, each repeat Stride bytes after the previous one;
 // it is how a kernel reports a column gather (one element per row) without a
 // call per element. For a plain run Count is 1 and Stride 0.
+//
+// A gather extent (Index not nil) stands for one copy of that run or strided
+// series per entry a of Index, in Index's order, each starting Pitch·a bytes
+// after Offset: k selected rows of K are one extent with Length and Pitch the
+// row size and Index the row numbers. It describes exactly the extents
+// Expand lists, which are what recording the copies one by one would have
+// stored (a copy that continues the previous one merged into it), so that
+// every total, Fold and Summarize is the same for either form.
 type Extent struct {
 	Tensor TensorID  `json:"t"`
 	Dir    Direction `json:"d"`
@@ -93,6 +102,8 @@ type Extent struct {
 	Length int64     `json:"n"`
 	Stride int64     `json:"s,omitempty"`
 	Count  int64     `json:"c,omitempty"`
+	Pitch  int64     `json:"p,omitempty"`
+	Index  []int32   `json:"i,omitempty"`
 }
 
 // Repeats is Count with the zero value meaning one run.
@@ -103,11 +114,115 @@ func (e Extent) Repeats() int64 {
 	return e.Count
 }
 
+// Equal reports whether e and f are the same extent in the same form.
+func (e Extent) Equal(f Extent) bool {
+	return e.Tensor == f.Tensor && e.Dir == f.Dir && e.Offset == f.Offset && e.Length == f.Length &&
+		e.Stride == f.Stride && e.Count == f.Count && e.Pitch == f.Pitch && slices.Equal(e.Index, f.Index) &&
+		(e.Index == nil) == (f.Index == nil)
+}
+
+// Gather reports whether e is a gather extent.
+func (e Extent) Gather() bool { return e.Index != nil }
+
+// Copies is the number of copies of the run or series e stands for: the
+// length of Index for a gather, otherwise 1.
+func (e Extent) Copies() int64 {
+	if e.Index == nil {
+		return 1
+	}
+	return int64(len(e.Index))
+}
+
 // Bytes is the number of bytes the extent moves.
-func (e Extent) Bytes() int64 { return e.Length * e.Repeats() }
+func (e Extent) Bytes() int64 { return e.Length * e.Repeats() * e.Copies() }
+
+// at is the offset of copy j of a gather.
+func (e Extent) at(j int) int64 { return e.Offset + int64(e.Index[j])*e.Pitch }
+
+// Parts is the number of extents e stands for without gathers: 1, or for a
+// gather the length of Expand's list.
+func (e Extent) Parts() int64 {
+	if e.Index == nil {
+		return 1
+	}
+	if e.Repeats() > 1 {
+		return int64(len(e.Index))
+	}
+	n := int64(0)
+	for j := range e.Index {
+		if j == 0 || e.at(j) != e.at(j-1)+e.Length {
+			n++
+		}
+	}
+	return n
+}
+
+// Runs is the number of contiguous runs e describes: Parts times Repeats.
+func (e Extent) Runs() int64 { return e.Parts() * e.Repeats() }
 
 // End is one past the last byte the extent touches.
-func (e Extent) End() int64 { return e.Offset + (e.Repeats()-1)*e.Stride + e.Length }
+func (e Extent) End() int64 {
+	off := e.Offset
+	if len(e.Index) > 0 {
+		off = e.at(0)
+		for j := range e.Index {
+			off = max(off, e.at(j))
+		}
+	}
+	return off + (e.Repeats()-1)*e.Stride + e.Length
+}
+
+// Expand appends to dst the extents e stands for without gathers
+// (Expanded) and returns the extended slice.
+func (e Extent) Expand(dst []Extent) []Extent {
+	for p := range e.Expanded() {
+		dst = append(dst, p)
+	}
+	return dst
+}
+
+// Expanded yields the extents e stands for without gathers: e itself when it
+// is not a gather; otherwise one plain run per maximal block of copies that
+// follow each other in memory (copy j+1 starting where copy j ends), or one
+// strided extent per copy when the copies are series.
+func (e Extent) Expanded() iter.Seq[Extent] {
+	return func(yield func(Extent) bool) {
+		if e.Index == nil {
+			yield(e)
+			return
+		}
+		c := e
+		c.Pitch, c.Index = 0, nil
+		if e.Repeats() > 1 {
+			for j := range e.Index {
+				c.Offset = e.at(j)
+				if !yield(c) {
+					return
+				}
+			}
+			return
+		}
+		c.Count = 1
+		for j := 0; j < len(e.Index); {
+			k := e.blockEnd(j)
+			c.Offset, c.Length = e.at(j), int64(k-j)*e.Length
+			if !yield(c) {
+				return
+			}
+			j = k
+		}
+	}
+}
+
+// blockEnd returns one past the last copy of the block of contiguous copies
+// that starts at copy j of a gather of runs.
+func (e Extent) blockEnd(j int) int {
+	k := j + 1
+	for k < len(e.Index) && e.at(k) == e.at(k-1)+e.Length {
+		k++
+	}
+	return k
+}
 
 // Arith counts the arithmetic of a stage, in operations on elements.
 type Arith struct {
@@ -223,16 +338,42 @@ func (t *Trace) AddStage(name string, workUnits int64) int {
 // Append adds what a Buf recorded to stage i. Calling Append for the work
 // items of a stage in a fixed order makes the trace deterministic however the
 // items were scheduled.
-func (t *Trace) Append(i int, b *Buf) {
-	if b == nil {
-		return
+func (t *Trace) Append(i int, b *Buf) { t.AppendAll(i, b) }
+
+// AppendAll appends what each of bs recorded to stage i, in order, as Append
+// for each would, growing the stage's storage once; nil Bufs are skipped.
+func (t *Trace) AppendAll(i int, bs ...*Buf) {
+	n, nidx := 0, 0
+	for _, b := range bs {
+		if b != nil {
+			n += len(b.ext)
+			nidx += len(b.idx)
+		}
 	}
 	st := &t.Stages[i]
-	st.Extents = slices.Grow(st.Extents, len(b.ext))
-	for _, e := range b.ext {
-		st.Extents = appendMerged(st.Extents, e)
+	st.Extents = slices.Grow(st.Extents, n)
+	// A Buf's index storage is reused by its next recording: copy the
+	// gathers' indices into one slice of the trace's own.
+	var idx []int32
+	if nidx > 0 {
+		idx = make([]int32, 0, nidx)
 	}
-	st.Arith = st.Arith.Add(b.arith)
+	for _, b := range bs {
+		if b == nil {
+			continue
+		}
+		for _, e := range b.ext {
+			if e.Index != nil {
+				k := len(idx)
+				idx = append(idx, e.Index...)
+				e.Index = idx[k:len(idx):len(idx)]
+				st.Extents = appendGather(st.Extents, e, false)
+				continue
+			}
+			st.Extents = appendMerged(st.Extents, e)
+		}
+		st.Arith = st.Arith.Add(b.arith)
+	}
 }
 
 // Totals are byte counts for the full shape.
@@ -310,22 +451,56 @@ func (t *Trace) StageArith(i int) Arith {
 	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise), s.Apply(a.SelectElems)}
 }
 
-// ExtentCount is the number of recorded extents (not scaled).
+// ExtentCount is the number of recorded extents (not scaled), each gather
+// counted as the extents it stands for (Extent.Parts).
 func (t *Trace) ExtentCount() int {
 	n := 0
 	for _, st := range t.Stages {
-		n += len(st.Extents)
+		n += st.ExtentCount()
 	}
 	return n
+}
+
+// ExtentCount is the number of the stage's extents, each gather counted as
+// the extents it stands for (Extent.Parts).
+func (s Stage) ExtentCount() int {
+	n := int64(0)
+	for _, e := range s.Extents {
+		n += e.Parts()
+	}
+	return int(n)
+}
+
+// validGather checks a gather extent whose first copy (at Offset) is known to
+// lie inside a tensor of size bytes: a positive pitch and every copy inside.
+func validGather(e Extent, size int64) error {
+	if len(e.Index) == 0 || e.Pitch <= 0 {
+		return fmt.Errorf("gather with %d indices and pitch %d", len(e.Index), e.Pitch)
+	}
+	// The last copy ends room bytes before the tensor's end when it starts
+	// at Offset.
+	room := size - e.Offset - (e.Repeats()-1)*e.Stride - e.Length
+	for _, a := range e.Index {
+		if a < 0 || int64(a) > room/e.Pitch {
+			return fmt.Errorf("gather index %d outside", a)
+		}
+	}
+	return nil
 }
 
 // MaxTraceBytes bounds the bytes one trace may record (before scaling), so
 // that every sum over it fits in an int64 even after scaling by up to 2^20.
 const MaxTraceBytes = 1 << 42
 
+// MaxGatherIndices bounds the gather indices of one trace, so that folding
+// a decoded trace (a granule span per gathered run) needs no more memory than
+// the plain extents a trace file of MaxDecodeBytes can hold.
+const MaxGatherIndices = 1 << 25
+
 // Validate checks the structural invariants every consumer relies on: known
-// roles, positive element sizes and dimensions, extents inside their tensors,
-// no extents on on-chip tensors, and a sane scale.
+// roles, positive element sizes and dimensions, extents inside their tensors
+// (every copy of a gather), no extents on on-chip tensors, at most
+// MaxGatherIndices gather indices, and a sane scale.
 func (t *Trace) Validate() error {
 	if t.Scale.Sampled <= 0 || t.Scale.Total < t.Scale.Sampled {
 		return fmt.Errorf("scale: sampled pairs %d, total pairs %d: need 0 < sampled <= total", t.Scale.Sampled, t.Scale.Total)
@@ -353,7 +528,7 @@ func (t *Trace) Validate() error {
 		}
 		sizes[i] = size
 	}
-	var total int64
+	var total, indices int64
 	for si, st := range t.Stages {
 		if st.WorkUnits < 0 {
 			return fmt.Errorf("stage %q: negative work units", st.Name)
@@ -385,9 +560,19 @@ func (t *Trace) Validate() error {
 				(r > 1 && (e.Stride < e.Length || (r-1) > (size-e.Offset-e.Length)/e.Stride)) {
 				return fmt.Errorf("stage %q extent %d: bytes outside tensor %q (%d bytes) or overlapping repeats", st.Name, ei, tn.Name, size)
 			}
-			// Repeats do not overlap, so an extent moves at most its tensor's
-			// size; keep the sum of all of them inside int64.
-			if total > MaxTraceBytes-e.Bytes() {
+			// Repeats do not overlap, so one run or series moves at most its
+			// tensor's size.
+			one := e.Length * r
+			if e.Index != nil || e.Pitch != 0 {
+				if indices += int64(len(e.Index)); indices > MaxGatherIndices {
+					return fmt.Errorf("stage %q extent %d: more than %d gather indices", st.Name, ei, MaxGatherIndices)
+				}
+				if err := validGather(e, size); err != nil {
+					return fmt.Errorf("stage %q extent %d: %w in tensor %q (%d bytes)", st.Name, ei, err, tn.Name, size)
+				}
+			}
+			// Keep the sum of all of them inside int64.
+			if e.Copies() > (MaxTraceBytes-total)/one {
 				return fmt.Errorf("stage %q extent %d: trace moves more than %d bytes", st.Name, ei, int64(MaxTraceBytes))
 			}
 			total += e.Bytes()

@@ -2,6 +2,11 @@ package traces
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -124,7 +129,7 @@ func TestDecodeRejectsCorruptInput(t *testing.T) {
 		"empty":           "",
 		"not json":        "hello",
 		"wrong format":    strings.Replace(g, Format, "other", 1),
-		"future version":  strings.Replace(g, `"version":1`, `"version":99`, 1),
+		"future version":  strings.Replace(g, fmt.Sprintf(`"version":%d`, FormatVersion), `"version":99`, 1),
 		"unknown field":   strings.Replace(g, `"method"`, `"bogus":1,"method"`, 1),
 		"truncated":       g[:len(g)/2],
 		"trailing data":   g + "{}",
@@ -154,6 +159,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add(good.Bytes())
 	f.Add([]byte(`{"format":"bwsim-trace","version":1,"trace":{"method":"x","tensors":[],"stages":[],"scale":{"sampled_pairs":1,"total_pairs":1}}}`))
 	f.Add([]byte(`{}`))
+	for _, name := range []string{"sparq-v1.json", "sparq-v2.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"format":"bwsim-trace","version":2,"trace":{"method":"g","tensors":[{"name":"K","role":"kv-cache","elem_bytes":2,"shape":[64,16],"layout":"S,D"}],` +
+		`"stages":[{"name":"s","extents":[{"t":0,"d":0,"o":0,"n":32,"c":1,"p":32,"i":[3,4,9,1]},{"t":0,"d":0,"o":4,"n":2,"s":32,"c":64,"p":2,"i":[0,5,6]}],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1}],` +
+		`"scale":{"sampled_pairs":1,"total_pairs":2}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := Decode(bytes.NewReader(data))
 		if err != nil {
@@ -165,6 +180,18 @@ func FuzzDecode(f *testing.F) {
 		for i := range tr.Stages {
 			if _, err := tr.Fold(i, 32); err != nil {
 				t.Fatal(err)
+			}
+		}
+		// Gathers describe exactly their expansion.
+		ex := expanded(tr)
+		if ex.Totals() != tr.Totals() || ex.ExtentCount() != tr.ExtentCount() {
+			t.Fatalf("expansion changes totals %+v → %+v or extent count %d → %d", tr.Totals(), ex.Totals(), tr.ExtentCount(), ex.ExtentCount())
+		}
+		for i := range tr.Stages {
+			a, _ := tr.Fold(i, 32)
+			b, _ := ex.Fold(i, 32)
+			if !slices.Equal(a, b) {
+				t.Fatalf("stage %d folds to %+v, expanded to %+v", i, a, b)
 			}
 		}
 		var buf bytes.Buffer
@@ -206,5 +233,60 @@ func TestFoldPeriodicMatchesExact(t *testing.T) {
 	// Components 0,1 | 5 | 17,18 | 40 | 64 | 127 fall in sectors 0,0,0,1,1,2,4,7: 5 distinct.
 	if want := int64(5 * 32 * S); exact[0].Read.Moved != want {
 		t.Errorf("moved %d, want %d", exact[0].Read.Moved, want)
+	}
+}
+
+// expanded returns a copy of tr with every gather replaced by the extents it
+// stands for.
+func expanded(tr *Trace) *Trace {
+	c := *tr
+	c.Stages = slices.Clone(tr.Stages)
+	for i := range c.Stages {
+		c.Stages[i].Extents = expandAll(tr.Stages[i].Extents)
+	}
+	return &c
+}
+
+// A version 1 file (written by bwsim before gather extents) still decodes,
+// and the same run written as version 2 describes exactly the same extents.
+func TestDecodeVersion1(t *testing.T) {
+	read := func(name string) *Trace {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return tr
+	}
+	v1, v2 := read("sparq-v1.json"), read("sparq-v2.json")
+	gathers := 0
+	for _, st := range v2.Stages {
+		for _, e := range st.Extents {
+			if e.Gather() {
+				gathers++
+			}
+		}
+	}
+	if gathers == 0 {
+		t.Fatal("the version 2 file has no gathers")
+	}
+	a, _ := json.Marshal(v1)
+	b, _ := json.Marshal(expanded(v2))
+	if !bytes.Equal(a, b) {
+		t.Errorf("version 2 expands to\n%s\nversion 1 is\n%s", b, a)
+	}
+	sa, _ := json.Marshal(Summarize(v1))
+	sb, _ := json.Marshal(Summarize(v2))
+	if !bytes.Equal(sa, sb) {
+		t.Errorf("summaries differ:\n%s\n%s", sa, sb)
+	}
+	// Version 1 has no gather fields.
+	data, _ := os.ReadFile(filepath.Join("testdata", "sparq-v2.json"))
+	old := strings.Replace(string(data), `"version":2`, `"version":1`, 1)
+	if _, err := Decode(strings.NewReader(old)); err == nil || !strings.Contains(err.Error(), "version 1") {
+		t.Errorf("gathers in a version 1 file: %v", err)
 	}
 }
