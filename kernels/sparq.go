@@ -123,16 +123,14 @@ func (m *sparqMethod) step(x *stepCtx) {
 	// Step 2: approximate logits from r components of every key, gathered
 	// by the kernel that uses them or, materialized, by a gather kernel
 	// that hands them over through memory.
-	scan := x.buf(m.sGather)
-	if m.sGather >= 0 {
-		p.rd(scan, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
-	}
 	bf = x.buf(m.sApprox)
-	if m.sGather < 0 {
-		scan = bf
-	}
 	p.rd(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
 	x.readQ(bf)
+	scan := bf
+	if m.sGather >= 0 {
+		scan = x.buf(m.sGather)
+		p.rd(scan, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
+	}
 	invTau := make([]float32, g)
 	for h := range g {
 		qh := q[h*D : (h+1)*D]

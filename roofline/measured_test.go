@@ -104,18 +104,14 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		return strings.Join(base, ",") + "\n"
 	}
 	// opt builds a file with the optional columns: KEY, VALUE pairs set them
-	// (impl among them) on a valid sparq row.
+	// on a valid sparq row.
 	opt := func(kv ...string) string {
 		cols := []string{"dispatch", "host_seconds", "split", "materialize"}
 		vals := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			vals[kv[i]] = kv[i+1]
 		}
-		impl := "unfused"
-		if v, ok := vals["impl"]; ok {
-			impl = v
-		}
-		rec := []string{"h100-sxm,sparq," + impl + ",1,32,32,128,4096,32,128,twice,fp16,1e-4,"}
+		rec := []string{"h100-sxm,sparq,unfused,1,32,32,128,4096,32,128,twice,fp16,1e-4,"}
 		for _, c := range cols {
 			rec = append(rec, vals[c])
 		}
@@ -154,7 +150,6 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"split zero", opt("split", "0"), "split 0"},
 		{"split text", opt("split", "4k"), `split "4k"`},
 		{"materialize", opt("materialize", "yes"), `materialize "yes"`},
-		{"materialize fused", opt("materialize", "true", "impl", "fused"), "a fused kernel keeps its gathers"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
