@@ -85,6 +85,9 @@ type refSparQOut struct {
 	alpha    []float64
 	// groupLogits are the group-summed approximate logits the selection ranked.
 	groupLogits []float64
+	// groupAbs are the group-summed |approximate logits|: the scale of the
+	// rounding error in groupLogits.
+	groupAbs []float64
 }
 
 // refSparQ is SparQ Attention for the g query heads of one KV head. If
@@ -104,6 +107,7 @@ func refSparQ(q []float32, k, v []float32, g, d, s, r, kk int, realloc bool, for
 	i1 := argTop(abs, allRows(d), r)
 	logits := make([][]float64, g)
 	group := make([]float64, s)
+	groupAbs := make([]float64, s)
 	for h := range g {
 		var l1, l1sel float64
 		for j := range d {
@@ -121,6 +125,7 @@ func refSparQ(q []float32, k, v []float32, g, d, s, r, kk int, realloc bool, for
 			}
 			logits[h][i] = acc / tau
 			group[i] += logits[h][i]
+			groupAbs[i] += math.Abs(logits[h][i])
 		}
 	}
 	var sel []int
@@ -144,7 +149,7 @@ func refSparQ(q []float32, k, v []float32, g, d, s, r, kk int, realloc bool, for
 			vbar[j] += float64(v[i*d+j]) / float64(s)
 		}
 	}
-	res := refSparQOut{selected: sel, groupLogits: group}
+	res := refSparQOut{selected: sel, groupLogits: group, groupAbs: groupAbs}
 	for h := range g {
 		alpha := 1.0
 		if realloc && kk < s {
