@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/bwsim/bwsim/hwmodel"
 	"github.com/bwsim/bwsim/internal/atomicfile"
@@ -80,7 +81,31 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		if c.FloorSeconds != 0 {
 			floor = ", floor_seconds: " + num(c.FloorSeconds)
 		}
-		w(3, "- {unit: %s, dtype: %s, ops_per_second: %s%s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), floor, str(c.Source))
+		if c.Table == nil {
+			w(3, "- {unit: %s, dtype: %s, ops_per_second: %s%s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), floor, str(c.Source))
+			continue
+		}
+		nums := func(xs []float64) string {
+			s := make([]string, len(xs))
+			for i, x := range xs {
+				s[i] = num(x)
+			}
+			return "[" + strings.Join(s, ", ") + "]"
+		}
+		w(3, "- unit: %s", str(c.Unit))
+		w(4, "dtype: %s", str(c.DType))
+		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
+		if c.FloorSeconds != 0 {
+			w(4, "floor_seconds: %s", num(c.FloorSeconds))
+		}
+		w(4, "table:")
+		w(5, "rows: %s", nums(c.Table.Rows))
+		w(5, "cols: %s", nums(c.Table.Cols))
+		w(5, "seconds:")
+		for _, row := range c.Table.Seconds {
+			w(6, "- %s", nums(row))
+		}
+		w(4, "source: %s", str(c.Source))
 	}
 	w(2, "overheads:")
 	w(3, "launch_seconds: %s", num(d.Overheads.LaunchSeconds))

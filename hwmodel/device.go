@@ -4,7 +4,10 @@
 // environment variables and flags; Load is the only place that reads them.
 package hwmodel
 
-import "sort"
+import (
+	"math"
+	"sort"
+)
 
 // Kind is the family of a device, which fixes the names of its memory levels.
 type Kind string
@@ -83,7 +86,65 @@ type Compute struct {
 	// FloorSeconds is the minimum time of one call (a multi-pass primitive's
 	// launches and synchronisations); 0 for plain arithmetic units.
 	FloorSeconds float64 `mapstructure:"floor_seconds" json:"floor_seconds,omitempty"`
-	Source       string  `mapstructure:"source" json:"source"`
+	// Table, for a library primitive (topk, softmax), is its measured time
+	// per call over a grid of shapes. Where it is given it replaces
+	// FloorSeconds + elements / OpsPerSecond, which cannot follow a
+	// primitive whose strategy changes with the shape (torch.topk: one
+	// block per row for short rows, a multi-block radix select for long
+	// ones).
+	Table  *Table `mapstructure:"table" json:"table,omitempty"`
+	Source string `mapstructure:"source" json:"source"`
+}
+
+// CallSeconds is the time of one call of a primitive unit over rows
+// independent slices holding elems elements in all: the Table's figure when
+// there is one and rows is known, else FloorSeconds + elems / OpsPerSecond.
+func (c Compute) CallSeconds(rows, elems float64) float64 {
+	if c.Table != nil && rows > 0 && elems > 0 {
+		return c.Table.At(rows, elems/rows)
+	}
+	return c.FloorSeconds + elems/c.OpsPerSecond
+}
+
+// Table is a primitive's measured time per call on a full grid of shapes:
+// Seconds[i][j] for Rows[i] slices of Cols[j] elements each.
+type Table struct {
+	Rows    []float64   `mapstructure:"rows" json:"rows"`
+	Cols    []float64   `mapstructure:"cols" json:"cols"`
+	Seconds [][]float64 `mapstructure:"seconds" json:"seconds"`
+}
+
+// At interpolates the table at (rows, cols), bilinearly in the
+// logarithms of all three quantities (times follow power laws between the
+// measured shapes). Below the grid it holds the edge value (a call never
+// gets cheaper than the smallest one measured); above it, time grows in
+// proportion, as a primitive that already fills the device can only take
+// longer for more rows or longer rows.
+func (t *Table) At(rows, cols float64) float64 {
+	i0, i1, fi, ri := bracket(t.Rows, rows)
+	j0, j1, fj, rj := bracket(t.Cols, cols)
+	at := func(a, b int) float64 { return math.Log(t.Seconds[a][b]) }
+	lo := at(i0, j0)*(1-fj) + at(i0, j1)*fj
+	hi := at(i1, j0)*(1-fj) + at(i1, j1)*fj
+	return math.Exp(lo*(1-fi)+hi*fi) * ri * rj
+}
+
+// bracket places x on an ascending grid: the grid points around it (equal
+// at and beyond the ends), the log-linear fraction between them, and the
+// proportional excess beyond the last point.
+func bracket(grid []float64, x float64) (lo, hi int, f, excess float64) {
+	n := len(grid)
+	switch {
+	case x <= grid[0]:
+		return 0, 0, 0, 1
+	case x >= grid[n-1]:
+		return n - 1, n - 1, 0, x / grid[n-1]
+	}
+	lo = sort.SearchFloat64s(grid, x) - 1
+	if grid[lo+1] == x {
+		return lo + 1, lo + 1, 0, 1
+	}
+	return lo, lo + 1, math.Log(x/grid[lo]) / math.Log(grid[lo+1]/grid[lo]), 1
 }
 
 // Overheads are the fixed costs of one stage.

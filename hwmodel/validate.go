@@ -42,7 +42,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk"}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax"}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -191,6 +191,47 @@ func (v *validator) compute(cs []Compute) {
 		}
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
 		v.latency(key+".floor_seconds", c.FloorSeconds)
+		if c.Table != nil {
+			if c.Unit != "topk" && c.Unit != "softmax" {
+				v.add(key+".table", "only library primitives (topk, softmax) take a table, not %q", c.Unit)
+			}
+			v.table(key+".table", c.Table)
+		}
+	}
+}
+
+// table checks a primitive's grid: ascending positive axes and one positive
+// time under a second for every (rows, cols) point.
+func (v *validator) table(key string, t *Table) {
+	for _, ax := range []struct {
+		name string
+		xs   []float64
+	}{{"rows", t.Rows}, {"cols", t.Cols}} {
+		if len(ax.xs) == 0 {
+			v.add(key+"."+ax.name, "empty")
+		}
+		for i, x := range ax.xs {
+			if !(x >= 1) || math.IsInf(x, 0) {
+				v.add(fmt.Sprintf("%s.%s[%d]", key, ax.name, i), "must be at least 1, got %v", x)
+			} else if i > 0 && !(x > ax.xs[i-1]) {
+				v.add(fmt.Sprintf("%s.%s[%d]", key, ax.name, i), "must be above the previous point (%v), got %v", ax.xs[i-1], x)
+			}
+		}
+	}
+	if len(t.Seconds) != len(t.Rows) {
+		v.add(key+".seconds", "has %d rows of times for %d rows values", len(t.Seconds), len(t.Rows))
+		return
+	}
+	for i, row := range t.Seconds {
+		if len(row) != len(t.Cols) {
+			v.add(fmt.Sprintf("%s.seconds[%d]", key, i), "has %d times for %d cols values", len(row), len(t.Cols))
+			continue
+		}
+		for j, x := range row {
+			if !(x > 0) || x >= 1 {
+				v.add(fmt.Sprintf("%s.seconds[%d][%d]", key, i, j), "must be positive and under 1 second, got %v", x)
+			}
+		}
 	}
 }
 

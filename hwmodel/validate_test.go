@@ -78,6 +78,37 @@ func TestValidate(t *testing.T) {
 		{"zero ops", func(d *Device) { d.Compute[2].OpsPerSecond = 0 }, "compute[2].ops_per_second: must be positive, got 0"},
 		{"duplicate compute", func(d *Device) { d.Compute = append(d.Compute, d.Compute[0]) },
 			"compute[3]: duplicate of compute[0] (vector fp32)"},
+		{"table", func(d *Device) { d.Compute = append(d.Compute, tableUnit()) }, ""},
+		{"table on vector", func(d *Device) { d.Compute[0].Table = tableUnit().Table },
+			`compute[0].table: only library primitives (topk, softmax) take a table, not "vector"`},
+		{"table rows descending", func(d *Device) { u := tableUnit(); u.Table.Rows = []float64{128, 32}; d.Compute = append(d.Compute, u) },
+			"compute[3].table.rows[1]: must be above the previous point (128), got 32"},
+		{"table zero cols", func(d *Device) { u := tableUnit(); u.Table.Cols[0] = 0; d.Compute = append(d.Compute, u) },
+			"compute[3].table.cols[0]: must be at least 1, got 0"},
+		{"table empty", func(d *Device) {
+			u := tableUnit()
+			u.Table.Rows, u.Table.Seconds = nil, nil
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.rows: empty"},
+		{"table ragged", func(d *Device) {
+			u := tableUnit()
+			u.Table.Seconds[1] = u.Table.Seconds[1][:1]
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.seconds[1]: has 1 times for 3 cols values"},
+		{"table missing row", func(d *Device) {
+			u := tableUnit()
+			u.Table.Seconds = u.Table.Seconds[:1]
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.seconds: has 1 rows of times for 2 rows values"},
+		{"table NaN", func(d *Device) {
+			u := tableUnit()
+			u.Table.Seconds[0][2] = math.NaN()
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.seconds[0][2]: must be positive and under 1 second, got NaN"},
 		{"negative launch", func(d *Device) { d.Overheads.LaunchSeconds = -1 }, "overheads.launch_seconds: must be zero or positive, got -1"},
 		{"negative sync", func(d *Device) { d.Overheads.SyncSeconds = -1 }, "overheads.sync_seconds: must be zero or positive"},
 		{"parallel units", func(d *Device) { d.Concurrency.ParallelUnits = 0 }, "concurrency.parallel_units: must be positive, got 0"},
@@ -127,5 +158,58 @@ func TestValidateReportsAll(t *testing.T) {
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok || len(j.Unwrap()) != 3 {
 		t.Fatalf("got %v, want 3 joined errors", err)
+	}
+}
+
+// tableUnit is a valid top-k unit with a 2 x 3 table.
+func tableUnit() Compute {
+	return Compute{Unit: "topk", DType: "fp32", OpsPerSecond: 80e9, FloorSeconds: 19e-6, Table: &Table{
+		Rows:    []float64{32, 128},
+		Cols:    []float64{1024, 4096, 16384},
+		Seconds: [][]float64{{10e-6, 20e-6, 40e-6}, {20e-6, 40e-6, 80e-6}},
+	}}
+}
+
+func TestTableAt(t *testing.T) {
+	tb := tableUnit().Table
+	tests := []struct {
+		name       string
+		rows, cols float64
+		want       float64
+	}{
+		{"grid point", 32, 1024, 10e-6},
+		{"far grid point", 128, 16384, 80e-6},
+		{"log midpoint of cols", 32, 2048, math.Sqrt(10e-6 * 20e-6)},
+		{"log midpoint of both", 64, 2048, math.Sqrt(math.Sqrt(10e-6*20e-6) * math.Sqrt(20e-6*40e-6))},
+		{"below the grid holds the edge", 1, 16, 10e-6},
+		{"rows beyond the grid scale", 512, 4096, 4 * 40e-6},
+		{"cols beyond the grid scale", 32, 65536, 4 * 40e-6},
+		{"both beyond", 256, 32768, 2 * 2 * 80e-6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tb.At(tt.rows, tt.cols); math.Abs(got-tt.want) > 1e-9*tt.want {
+				t.Errorf("At(%v, %v) = %g, want %g", tt.rows, tt.cols, got, tt.want)
+			}
+		})
+	}
+	one := &Table{Rows: []float64{8}, Cols: []float64{100}, Seconds: [][]float64{{5e-6}}}
+	if got := one.At(16, 50); math.Abs(got-10e-6) > 1e-15 {
+		t.Errorf("single-point table At(16, 50) = %g, want 1e-05", got)
+	}
+}
+
+func TestCallSeconds(t *testing.T) {
+	u := tableUnit()
+	if got, want := u.CallSeconds(32, 32*4096), 20e-6; math.Abs(got-want) > 1e-15 {
+		t.Errorf("with a table: %g, want %g", got, want)
+	}
+	// Without rows the table cannot say the row length: floor + rate.
+	if got, want := u.CallSeconds(0, 8e9), 19e-6+0.1; math.Abs(got-want) > 1e-12 {
+		t.Errorf("without rows: %g, want %g", got, want)
+	}
+	u.Table = nil
+	if got, want := u.CallSeconds(32, 8e9), 19e-6+0.1; math.Abs(got-want) > 1e-12 {
+		t.Errorf("without a table: %g, want %g", got, want)
 	}
 }

@@ -62,7 +62,7 @@ func (m *denseMethod) unfused(x *stepCtx) {
 		p.dt.RoundSlice(row)
 	}
 	bf.Write(m.probs, off, G*S64*e)
-	bf.Arith(traces.Arith{Exps: G * S64, Compares: G * S64, Elementwise: 3 * G * S64})
+	bf.Arith(traces.Arith{Exps: G * S64, Compares: G * S64, Elementwise: 3 * G * S64, SoftmaxRows: G})
 
 	// Stage 3: probability-weighted sum of V.
 	bf = x.buf(m.sWSum)

@@ -238,7 +238,7 @@ func (x *stepCtx) selectTop(rows []float32, stride, n, k, forced int) []int32 {
 
 // selectArith is the arithmetic of selectTop over n candidates.
 func selectArith(g, n, k int64) traces.Arith {
-	return traces.Arith{Compares: n * log2Ceil(int(k)), Elementwise: (g - 1) * n, SelectElems: n}
+	return traces.Arith{Compares: n * log2Ceil(int(k)), Elementwise: (g - 1) * n, SelectElems: n, SelectRows: 1}
 }
 
 // iota32 returns [from, to).

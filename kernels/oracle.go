@@ -100,7 +100,8 @@ func (m *oracleMethod) step(x *stepCtx) {
 	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
 	p.wr(bf, m.alpha, x.ref.head0*4, G*4)
 	p.wr(bf, m.tail.logits, x.ref.head0*K64*e, G*K64*e)
-	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64, SelectElems: S64})
+	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64,
+		SelectElems: S64, SelectRows: 1, SoftmaxRows: p.librarySoftmaxRows(G)})
 
 	m.tail.weightedSum(x, rowSel{pos: i2}, sel, alpha)
 	x.out.Alpha = alpha

@@ -121,6 +121,16 @@ func newPlan(spec Spec, shape Shape, dt DType, sampled int64) *plan {
 
 func (p *plan) fused() bool { return p.spec.Impl == Fused }
 
+// librarySoftmaxRows is the rows of a softmax over g heads' scores when it
+// runs as its own library kernel (unfused), 0 when a fused kernel keeps it
+// on chip.
+func (p *plan) librarySoftmaxRows(g int64) int64 {
+	if p.fused() {
+		return 0
+	}
+	return g
+}
+
 // pairs is the number of (sequence, KV head) pairs of the full shape.
 func (p *plan) pairs() int64 { return p.shape.Pairs() }
 

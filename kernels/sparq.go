@@ -118,7 +118,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 	i1 := topK(absSum, r, x.sc.idx, x.sc.perm)
 	i1 = append([]int32(nil), i1...)
 	p.wr(bf, m.i1, x.ref.pair*R64*IndexBytes, R64*IndexBytes)
-	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r), SelectElems: D64})
+	bf.Arith(traces.Arith{Elementwise: G * D64, Compares: D64 * log2Ceil(r), SelectElems: D64, SelectRows: 1})
 
 	// Step 2: approximate logits from r components of every key, gathered
 	// by the kernel that uses them or, materialized, by a gather kernel
@@ -183,7 +183,8 @@ func (m *sparqMethod) step(x *stepCtx) {
 	}
 	p.wr(bf, m.i2, x.ref.pair*K64*IndexBytes, K64*IndexBytes)
 	p.wr(bf, m.alpha, x.ref.head0*4, G*4)
-	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64, SelectElems: S64})
+	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64,
+		SelectElems: S64, SelectRows: 1, SoftmaxRows: p.librarySoftmaxRows(G)})
 
 	// Steps 4 and 5: exact attention over the k rows, blended with v̄.
 	sel := rowSel{pos: i2}

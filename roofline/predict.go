@@ -7,8 +7,9 @@
 //	memory   = Σ_levels moved_bytes(level) / min(achievable_bw, Little's-law_bw)
 //	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
 //	latency  = the latency of the slowest level touched (one dependent access)
-//	select   = floor + elements / top-k throughput (selection primitives)
-//	time     = launches × launch + sync + max(memory, compute, latency) + select
+//	softmax  = a library softmax kernel's measured time (unfused stages)
+//	select   = a top-k primitive's measured time, or floor + elements / rate
+//	time     = launches × launch + sync + max(memory, compute, latency, softmax) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
@@ -61,7 +62,13 @@ const (
 	BoundOverhead Bound = "overhead"
 	// BoundSelect is a stage dominated by a top-k selection primitive.
 	BoundSelect Bound = "select"
+	// BoundSoftmax is a stage dominated by a library softmax kernel, whose
+	// one block per row runs below the memory bandwidth on few rows.
+	BoundSoftmax Bound = "softmax"
 )
+
+// Bounds lists every Bound, in the order reports use.
+var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax}
 
 // LevelTraffic is what one memory level moves in one stage.
 type LevelTraffic struct {
@@ -100,8 +107,12 @@ type StagePrediction struct {
 	OverheadSeconds float64 `json:"overhead_seconds"`
 	// SelectSeconds is the time of top-k selection primitives, serial with
 	// the rest of the stage.
-	SelectSeconds float64        `json:"select_seconds"`
-	Levels        []LevelTraffic `json:"levels"`
+	SelectSeconds float64 `json:"select_seconds"`
+	// SoftmaxSeconds is a library softmax kernel's time: it reads and
+	// writes the stage's scores itself, so it overlaps the memory time
+	// rather than adding to it.
+	SoftmaxSeconds float64        `json:"softmax_seconds,omitempty"`
+	Levels         []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -382,13 +393,18 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	}
 
 	sp.OverheadSeconds += float64(st.LaunchCount())*dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
-	work := math.Max(sp.MemorySeconds, math.Max(sp.ComputeSeconds, sp.LatencySeconds))
+	if a.SoftmaxRows > 0 {
+		if sm, ok := dev.Unit("softmax", dtype); ok {
+			sp.SoftmaxSeconds = sm.CallSeconds(float64(a.SoftmaxRows), float64(a.Exps))
+		}
+	}
+	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
 		// to the stage rather than overlapping it. Devices that list no
 		// top-k throughput price the selection as compares (above).
 		if tk, ok := dev.Unit("topk", dtype); ok {
-			sp.SelectSeconds = tk.FloorSeconds + float64(a.SelectElems)/tk.OpsPerSecond
+			sp.SelectSeconds = tk.CallSeconds(float64(a.SelectRows), float64(a.SelectElems))
 		}
 	}
 	sp.Seconds = sp.OverheadSeconds + work + sp.SelectSeconds
@@ -397,6 +413,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundSelect
 	case sp.OverheadSeconds > work:
 		sp.Bound = BoundOverhead
+	case sp.SoftmaxSeconds > 0 && work == sp.SoftmaxSeconds:
+		sp.Bound = BoundSoftmax
 	case work == sp.MemorySeconds:
 		sp.Bound = BoundMemory
 	case work == sp.ComputeSeconds:

@@ -271,3 +271,61 @@ func TestEagerDispatchTakesTheSlowerOfHostAndDevice(t *testing.T) {
 		}
 	}
 }
+
+// A device with measured top-k and softmax tables prices SparQ's
+// softmax-topk stage from them, by rows and row length: the softmax overlaps
+// the stage's own reads, the top-k adds after it.
+func TestPrimitiveTablesPriceSelectionAndSoftmax(t *testing.T) {
+	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 4096}
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice}
+	tr := trace(t, shape, spec)
+	dev := devtest.GPU()
+	grid := func(topk float64) *hwmodel.Table {
+		return &hwmodel.Table{Rows: []float64{8, 1024}, Cols: []float64{128, 4096},
+			Seconds: [][]float64{{topk, 2 * topk}, {4 * topk, 8 * topk}}}
+	}
+	dev.Compute = append(dev.Compute,
+		hwmodel.Compute{Unit: "topk", DType: "fp32", OpsPerSecond: 1e12, FloorSeconds: 1e-6, Table: grid(10e-6)},
+		hwmodel.Compute{Unit: "softmax", DType: "fp32", OpsPerSecond: 1e12, Table: grid(1e-3)})
+	p, err := Predict(tr, dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]StagePrediction{}
+	for _, s := range p.Stages {
+		got[s.Name] = s
+	}
+	// top-r: one top-k per (sequence, KV head) pair over d_h = 128 values:
+	// 32 rows, log-interpolated between 8 (10 µs) and 1024 rows (40 µs).
+	rows := float64(shape.Batch * shape.KVHeads)
+	f := math.Log(rows/8) / math.Log(1024.0/8)
+	if want := 10e-6 * math.Pow(4, f); math.Abs(got["top-r"].SelectSeconds-want) > 1e-12 {
+		t.Errorf("top-r select %g s, want %g", got["top-r"].SelectSeconds, want)
+	}
+	st := got["softmax-topk"]
+	if want := 20e-6 * math.Pow(4, f); math.Abs(st.SelectSeconds-want) > 1e-12 {
+		t.Errorf("softmax-topk select %g s, want %g (32 rows of 4096)", st.SelectSeconds, want)
+	}
+	// The softmax runs over every query head's row: 128 rows of 4096.
+	fs := math.Log(float64(shape.Batch*shape.Heads)/8) / math.Log(1024.0/8)
+	if want := 2e-3 * math.Pow(4, fs); math.Abs(st.SoftmaxSeconds-want) > 1e-12 {
+		t.Errorf("softmax %g s, want %g", st.SoftmaxSeconds, want)
+	}
+	if st.Bound != BoundSoftmax {
+		t.Errorf("softmax-topk bound %s, want softmax (the table's milliseconds dominate)", st.Bound)
+	}
+	if want := st.OverheadSeconds + st.SoftmaxSeconds + st.SelectSeconds; math.Abs(st.Seconds-want) > 1e-12 {
+		t.Errorf("stage %g s, want overhead + softmax + select = %g", st.Seconds, want)
+	}
+	// Fused kernels keep the softmax on chip: no library softmax.
+	spec.Impl = kernels.Fused
+	pf, err := Predict(trace(t, shape, spec), dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range pf.Stages {
+		if s.SoftmaxSeconds != 0 {
+			t.Errorf("fused stage %s prices a library softmax (%g s)", s.Name, s.SoftmaxSeconds)
+		}
+	}
+}

@@ -283,7 +283,7 @@ func dominantBound(p *roofline.Prediction) string {
 		t[s.Bound] += s.Seconds
 	}
 	best, bestT := "", -1.0
-	for _, b := range []roofline.Bound{roofline.BoundMemory, roofline.BoundCompute, roofline.BoundLatency, roofline.BoundOverhead} {
+	for _, b := range roofline.Bounds {
 		if t[b] > bestT {
 			best, bestT = string(b), t[b]
 		}

@@ -318,3 +318,24 @@ func TestValidateGather(t *testing.T) {
 		t.Errorf("gather of the last byte of every row refused: %v", err)
 	}
 }
+
+func TestValidateArithRows(t *testing.T) {
+	for name, a := range map[string]Arith{
+		"negative select rows":  {SelectElems: 8, SelectRows: -1},
+		"more rows than select": {SelectElems: 2, SelectRows: 3},
+		"softmax without exps":  {SoftmaxRows: 1},
+		"more softmax rows":     {Exps: 4, SoftmaxRows: 5},
+		"negative softmax rows": {Exps: 4, SoftmaxRows: -2},
+	} {
+		tr := gatherTrace()
+		tr.Stages[0].Arith = a
+		if err := tr.Validate(); err == nil {
+			t.Errorf("%s: %+v accepted", name, a)
+		}
+	}
+	tr := gatherTrace()
+	tr.Stages[0].Arith = Arith{Exps: 4096, SoftmaxRows: 4, SelectElems: 1024, SelectRows: 1}
+	if err := tr.Validate(); err != nil {
+		t.Errorf("rows within the elements refused: %v", err)
+	}
+}

@@ -239,11 +239,21 @@ type Arith struct {
 	// over scores): devices price them at their top-k throughput, which is
 	// set by passes and synchronisation rather than arithmetic.
 	SelectElems int64 `json:"select_elems,omitempty"`
+	// SelectRows are the independent slices those elements form (one top-k
+	// per row): a selection primitive's time depends on the row length, not
+	// only on the element count. 0 when unknown.
+	SelectRows int64 `json:"select_rows,omitempty"`
+	// SoftmaxRows are the rows of a softmax run as its own library kernel
+	// over the stage's Exps elements (an unfused pipeline's torch.softmax),
+	// which devices may price from a measured table; 0 when the softmax is
+	// fused into a kernel with other work.
+	SoftmaxRows int64 `json:"softmax_rows,omitempty"`
 }
 
 // Add returns a + b.
 func (a Arith) Add(b Arith) Arith {
-	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise, a.SelectElems + b.SelectElems}
+	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise,
+		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows}
 }
 
 // Flops counts a MAC as two floating-point operations and every other
@@ -448,7 +458,8 @@ func (t *Trace) StageTensorTotals(i int) []Totals {
 func (t *Trace) StageArith(i int) Arith {
 	a := t.Stages[i].Arith
 	s := t.Scale
-	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise), s.Apply(a.SelectElems)}
+	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise),
+		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows)}
 }
 
 // ExtentCount is the number of recorded extents (not scaled), each gather
@@ -537,8 +548,12 @@ func (t *Trace) Validate() error {
 			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)
 		}
 		a := st.Arith
-		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 {
+		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 {
 			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
+		}
+		if a.SelectRows > a.SelectElems || a.SoftmaxRows > a.Exps {
+			return fmt.Errorf("stage %q: more rows than elements (select %d of %d, softmax %d of %d)",
+				st.Name, a.SelectRows, a.SelectElems, a.SoftmaxRows, a.Exps)
 		}
 		for ei, e := range st.Extents {
 			if e.Tensor < 0 || int(e.Tensor) >= len(t.Tensors) {

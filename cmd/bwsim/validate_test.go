@@ -165,8 +165,8 @@ func TestCommittedMeasurementFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") {
-			continue // microbenchmarks, not measurement files
+		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") || strings.Contains(base, "-kernels") {
+			continue // microbenchmarks and profiles, not measurement files
 		}
 		fh, err := os.Open(f)
 		if err != nil {
