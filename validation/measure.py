@@ -14,6 +14,10 @@ empty-kernel launch). Writes, under --out:
   host.csv      host dispatch (part `host`): the CPU time to issue one eager
                 call of each implementation while a spin kernel holds the
                 GPU busy, and the GPU operations per call (torch.profiler);
+  kernels.csv   per-kernel device times (part `kernels`, not run by
+                default): each GPU operation of one call of every
+                implementation, in issue order, with its median device
+                duration over 5 profiled calls (torch.profiler);
   log.txt       everything printed.
 
 Timing: CUDA events around a pass over R rotating input sets (R chosen so a
@@ -1230,6 +1234,173 @@ def measure_host(args, head):
             f"{max(meds) * 1e6:7.1f}us {len(pts):6d} {','.join(sorted(set(p[2] for p in pts)))}")
 
 
+# --------------------------------------------------------------------------
+# Per-kernel device times: which stage of each implementation takes the time
+
+KERNEL_HEADER = ["variant", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k",
+                 "op_index", "op_name", "device_us"]
+
+# (B, H, Hkv, S): the host part's shapes, batch 1 to 64, S 1K to 128K, MHA and GQA.
+KERNEL_SHAPES = [(1, 32, 8, 1024), (1, 32, 32, 16384), (64, 32, 32, 4096), (16, 32, 32, 16384),
+                 (64, 32, 8, 16384), (4, 32, 8, 131072)]
+
+KERNEL_CALLS = 5
+KERNEL_TAG = "bwsim-kernels-call-"
+
+KERNEL_METHOD = ("# method: for each implementation and shape, one input set drawn from N(0, 1) (never zeros); the"
+                 " call is built with the builders of the host part, called 3 times (Triton JIT, cuDNN plans) and"
+                 " the device synchronized; then torch.profiler (activities CPU + CUDA, CUPTI) records"
+                 f" {KERNEL_CALLS} calls, each followed by torch.cuda.synchronize() inside a record_function range"
+                 " of its own, so host dispatch never overlaps the next call. The device events (kernels, memcpy,"
+                 " memset) are assigned to the call whose range holds their start and sorted by start time;"
+                 " op_index is the position in issue order within one call; op_name is the event's name (the"
+                 " first call's; commas replaced by ';', cut to 120 characters); device_us is the median over the"
+                 f" {KERNEL_CALLS} calls of that position's device duration (event.time_range, end - start, µs)."
+                 " The L2 is not flushed between calls: a call whose inputs fit in the 50 MB L2 may read some"
+                 " from it. '# total' lines: ops per call, the median over calls of the summed durations"
+                 " (device busy time, launch gaps excluded) and of the span from the first op's start to the"
+                 " last op's end (launch gaps included); '# mismatch' lines: calls whose operations differed")
+
+
+def profile_calls(fn, calls=KERNEL_CALLS):
+    """The device operations (kernels, memcpy, memset) of each of `calls`
+    calls of fn, each call and a torch.cuda.synchronize() inside a
+    record_function range: a list per call of (name, start_us, duration_us)
+    in issue order. From torch.profiler (CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(calls):
+            with record_function(f"{KERNEL_TAG}{i}"):
+                fn()
+                torch.cuda.synchronize()
+    evs = list(prof.events())
+    marks = {}
+    for e in evs:
+        if e.name.startswith(KERNEL_TAG) and str(e.device_type).endswith("CPU"):
+            marks.setdefault(int(e.name[len(KERNEL_TAG):]), (e.time_range.start, e.time_range.end))
+    ranges = [marks[i] for i in sorted(marks)]
+    # The ranges' copies on the GPU timeline (gpu_user_annotation) are no operations.
+    dev = sorted(((e.name, e.time_range.start, e.time_range.elapsed_us()) for e in evs
+                  if str(e.device_type).endswith("CUDA") and not e.name.startswith(KERNEL_TAG)),
+                 key=lambda o: o[1])
+    per = [[] for _ in range(calls)]
+    lost = 0
+    for op in dev:
+        for i, (a, b) in enumerate(ranges[:calls]):
+            if a <= op[1] <= b:
+                per[i].append(op)
+                break
+        else:
+            lost += 1
+    if lost or len(ranges) != calls or any(not c for c in per):
+        # Clocks not aligned as expected: fall back to equal shares in time order.
+        if not dev or len(dev) % calls:
+            raise RuntimeError(f"{len(dev)} device operations in {calls} calls ({len(ranges)} ranges, {lost} outside)")
+        n = len(dev) // calls
+        log(f"    note: {lost} of {len(dev)} device operations outside the call ranges; split in {calls} equal shares")
+        per = [dev[i * n:(i + 1) * n] for i in range(calls)]
+    return per
+
+
+def kernel_table(per):
+    """Per-position (name, median duration us) over the calls, the median
+    per-call sum and span (us), and a note when the calls' operations differ
+    (then the positions the shortest call has)."""
+    n = min(len(c) for c in per)
+    first = [o[0] for o in per[0]]
+    mismatch = ""
+    if any(len(c) != len(per[0]) or [o[0] for o in c] != first for c in per):
+        mismatch = f"calls ran {sorted(set(len(c) for c in per))} operations or differently named ones; first {n} kept"
+    ops = [(per[0][i][0], statistics.median(c[i][2] for c in per)) for i in range(n)]
+    total = statistics.median(sum(o[2] for o in c) for c in per)
+    span = statistics.median(max(o[1] + o[2] for o in c) - c[0][1] for c in per)
+    return ops, total, span, mismatch
+
+
+def op_label(name):
+    """An operation's name for the CSV: commas replaced, at most 120 characters."""
+    return name.replace(", ", ";").replace(",", ";")[:120]
+
+
+def kernel_case(build):
+    """Build the call, warm it up (3 calls), then profile KERNEL_CALLS calls."""
+    fn = build()
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    return kernel_table(profile_calls(fn))
+
+
+def measure_kernels(args, head):
+    """The `kernels` part: the GPU operations one call of each
+    implementation runs and their device durations, at KERNEL_SHAPES,
+    r = 32, k = 128, D = 128, fp16, written to --out/kernels.csv."""
+    path = os.path.join(args.out, "kernels.csv")
+    fh = open(path, "w", newline="")
+    for line in head:
+        fh.write(line + "\n")
+    fh.write(KERNEL_METHOD + "\n")
+    w = csv.writer(fh)
+    w.writerow(KERNEL_HEADER)
+    fh.flush()
+    r, k, D = 32, 128, 128
+    shapes = KERNEL_SHAPES[:2] if args.quick else KERNEL_SHAPES
+    table = {}  # (variant, layout) -> [(shape, total us, ops)]
+    for (B, H, Hkv, S) in shapes:
+        if time.time() - T0 > args.budget_s:
+            log(f"budget reached: kernels stops before B={B} H={H}/{Hkv} S={S}")
+            break
+        kv = B * Hkv * S * D * 2  # one of K, V, Kt
+        if 2 * kv > args.max_kv_bytes:
+            log(f"skip kernels B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+            continue
+        shape = f"B={B} H={H}/{Hkv} S={S}"
+        log(f"kernels shape {shape}")
+        torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+        x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
+        cases = []  # (variant, method, k_layout, builder)
+        for name, be in sdpa_backends():
+            if name == "sdpa-efficient" and H != Hkv:
+                continue  # no GQA in this backend
+            if name == "sdpa-math" and 2 * kv > (8 << 30):
+                continue  # as the grid
+            cases.append((name, "dense", "", lambda be=be: dense_sdpa(x, be)))
+        cases.append(("torch-matmul", "dense", "", lambda: dense_torch(x)))
+        for layout in ("twice", "once"):
+            if layout == "twice" and x.Kt is None:
+                log(f"skip kernels K-twice at {shape}: K+V+Kt over --max-kv-bytes")
+                continue
+            for v in ("torch-gather", "triton"):
+                cases.append((v, "sparq", layout, lambda v=v, tw=(layout == "twice"): sparq_maker(v, r, k, tw)(x)))
+        for (v, method, layout, build) in cases:
+            res = attempt(f"kernels {v} {layout} {shape}", lambda build=build: kernel_case(build))
+            if res is None:
+                continue
+            ops, total, span, mismatch = res
+            sparq = method == "sparq"
+            base = [v, layout, B, H, Hkv, D, S, r if sparq else "", k if sparq else ""]
+            label = " ".join(filter(None, (v, layout)))
+            fh.write(f"# total: {label} {shape}: {len(ops)} ops per call, sum {total:.1f} us, span {span:.1f} us\n")
+            if mismatch:
+                fh.write(f"# mismatch: {label} {shape}: {mismatch}\n")
+                log(f"    mismatch: {mismatch}")
+            for i, (name, us) in enumerate(ops):
+                w.writerow(base + [i, op_label(name), f"{us:.3f}"])
+            fh.flush()
+            top = sorted(enumerate(ops), key=lambda t: -t[1][1])[:3]
+            log(f"  kernels {v:14s} {layout:5s} {shape:24s} {len(ops):3d} ops  sum {total:9.1f} us  span {span:9.1f} us")
+            log("    top: " + " | ".join(f"#{i} {us:.1f} us {name[:70]}" for i, (name, us) in top))
+            table.setdefault((v, layout), []).append((shape, total, len(ops)))
+        del x, cases
+        torch.cuda.empty_cache()
+    fh.close()
+    log("device us per call (sum of operation durations) and operations, per shape:")
+    for (v, lay), pts in table.items():
+        log(f"  {v:14s} {lay:5s} " + "  ".join(f"{s}: {t:.1f} us/{n}" for s, t, n in pts))
+
+
 def main():
     global LOG
     ap = argparse.ArgumentParser()
@@ -1239,7 +1410,8 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels"
+                    " (kernels: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1285,6 +1457,8 @@ def main():
         attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
     if "host" in parts:
         attempt("host", lambda: measure_host(args, head))
+    if "kernels" in parts:
+        attempt("kernels", lambda: measure_kernels(args, head))
 
     D = 128
     if "rk" in parts and not args.quick:
