@@ -8,8 +8,9 @@
 //	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
 //	latency  = the latency of the slowest level touched (one dependent access)
 //	softmax  = a library softmax kernel's measured time (unfused stages)
+//	gather   = floor + elements / a library gather's measured rate
 //	select   = a top-k primitive's measured time, or floor + elements / rate
-//	time     = launches × launch + sync + max(memory, compute, latency, softmax) + select
+//	time     = launches × launch + sync + max(memory, compute, latency, softmax, gather) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
@@ -65,10 +66,14 @@ const (
 	// BoundSoftmax is a stage dominated by a library softmax kernel, whose
 	// one block per row runs below the memory bandwidth on few rows.
 	BoundSoftmax Bound = "softmax"
+	// BoundGather is a stage dominated by a library gather kernel's index
+	// arithmetic (torch.gather copies ~0.3 G elements/ms on an H100, below
+	// the memory bandwidth for 2-byte elements).
+	BoundGather Bound = "gather"
 )
 
 // Bounds lists every Bound, in the order reports use.
-var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax}
+var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundGather}
 
 // LevelTraffic is what one memory level moves in one stage.
 type LevelTraffic struct {
@@ -111,8 +116,11 @@ type StagePrediction struct {
 	// SoftmaxSeconds is a library softmax kernel's time: it reads and
 	// writes the stage's scores itself, so it overlaps the memory time
 	// rather than adding to it.
-	SoftmaxSeconds float64        `json:"softmax_seconds,omitempty"`
-	Levels         []LevelTraffic `json:"levels"`
+	SoftmaxSeconds float64 `json:"softmax_seconds,omitempty"`
+	// GatherSeconds is a library gather kernel's time, which likewise
+	// overlaps the bytes it moves.
+	GatherSeconds float64        `json:"gather_seconds,omitempty"`
+	Levels        []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -398,7 +406,12 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 			sp.SoftmaxSeconds = sm.CallSeconds(float64(a.SoftmaxRows), float64(a.Exps))
 		}
 	}
-	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds)
+	if a.GatherElems > 0 {
+		if ga, ok := dev.Unit("gather", dtype); ok {
+			sp.GatherSeconds = ga.CallSeconds(0, float64(a.GatherElems))
+		}
+	}
+	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds, sp.GatherSeconds)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
 		// to the stage rather than overlapping it. Devices that list no
@@ -415,6 +428,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundOverhead
 	case sp.SoftmaxSeconds > 0 && work == sp.SoftmaxSeconds:
 		sp.Bound = BoundSoftmax
+	case sp.GatherSeconds > 0 && work == sp.GatherSeconds:
+		sp.Bound = BoundGather
 	case work == sp.MemorySeconds:
 		sp.Bound = BoundMemory
 	case work == sp.ComputeSeconds:

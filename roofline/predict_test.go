@@ -329,3 +329,42 @@ func TestPrimitiveTablesPriceSelectionAndSoftmax(t *testing.T) {
 		}
 	}
 }
+
+// A materialized SparQ gather is priced at the device's gather rate when
+// that is slower than the bytes it moves.
+func TestGatherRatePricesMaterializedGathers(t *testing.T) {
+	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 4096}
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice, Materialize: true}
+	tr := trace(t, shape, spec)
+	dev := devtest.GPU()
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "gather", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6})
+	p, err := Predict(tr, dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := float64(shape.Batch * shape.KVHeads)
+	want := map[string]float64{
+		"gather":       1e-6 + pairs*32*4096/1e9,
+		"exact-scores": 1e-6 + pairs*128*128/1e9,
+		"weighted-sum": 1e-6 + pairs*128*128/1e9,
+	}
+	for _, s := range p.Stages {
+		w, ok := want[s.Name]
+		if !ok {
+			if s.GatherSeconds != 0 {
+				t.Errorf("stage %s gathers %g s", s.Name, s.GatherSeconds)
+			}
+			continue
+		}
+		if math.Abs(s.GatherSeconds-w) > 1e-12 {
+			t.Errorf("stage %s gather %g s, want %g", s.Name, s.GatherSeconds, w)
+		}
+		if s.Bound != BoundGather {
+			t.Errorf("stage %s bound %s, want gather at 1 G elements/s", s.Name, s.Bound)
+		}
+		delete(want, s.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("stages missing: %v", want)
+	}
+}

@@ -817,6 +817,68 @@ def micro_topk_softmax(m, quick, rotate_bytes):
     torch.cuda.empty_cache()
 
 
+def micro_torch_gather(m, quick, rotate_bytes):
+    """torch.gather as a primitive, on synthetic fp16 tensors (never SparQ's
+    own pipeline): `rows` picks 32 of 128 rows of length S per slice (the
+    index expanded along S: K stored transposed), `cols` picks 32 of 128
+    elements in each of S rows (K stored once), `sel` picks k = 128 of S
+    rows of 128 elements (a row gather). Also the fp16 -> fp32 cast copy and
+    batched fp32 / fp16 GEMV (one query row against [S, 128]), the
+    primitives of PyTorch's math attention path."""
+    log("micro: torch.gather, casts and GEMV")
+    Ns = [32, 512] if quick else [32, 512, 2048]
+    Ss = [4096] if quick else [1024, 4096, 16384]
+    for N in Ns:
+        for S in Ss:
+            src_bytes = N * 128 * S * 2
+            if src_bytes > (2 << 30):
+                continue
+            ns = n_sets(src_bytes, rotate_bytes, max_sets=8)
+            for pattern in ("rows", "cols", "sel"):
+                if pattern == "rows":
+                    srcs = [torch.randn(N, 128, S, device="cuda", dtype=torch.float16) for _ in range(ns)]
+                    idx = [torch.randint(0, 128, (N, 32, 1), device="cuda").expand(N, 32, S) for _ in range(ns)]
+                    dim, out_elems = 1, N * 32 * S
+                elif pattern == "cols":
+                    srcs = [torch.randn(N, S, 128, device="cuda", dtype=torch.float16) for _ in range(ns)]
+                    idx = [torch.randint(0, 128, (N, 1, 32), device="cuda").expand(N, S, 32) for _ in range(ns)]
+                    dim, out_elems = 2, N * S * 32
+                else:
+                    srcs = [torch.randn(N, S, 128, device="cuda", dtype=torch.float16) for _ in range(ns)]
+                    idx = [torch.randint(0, S, (N, 128, 1), device="cuda").expand(N, 128, 128) for _ in range(ns)]
+                    dim, out_elems = 1, N * 128 * 128
+
+                def run(srcs=srcs, idx=idx, dim=dim):
+                    for x, i in zip(srcs, idx):
+                        torch.gather(x, dim, i)
+
+                m.row("tgather", f"pattern={pattern};N={N};S={S};elems={out_elems}", "graph",
+                      out_elems * 2, time_pass(run, ns, graph=True))
+                del srcs, idx
+            # The math path's primitives over the same [N, S, 128] K.
+            ks = [torch.randn(N, S, 128, device="cuda", dtype=torch.float16) for _ in range(ns)]
+
+            def cast(ks=ks):
+                for x in ks:
+                    x.to(torch.float32)
+
+            m.row("cast", f"fp16->fp32;N={N};S={S};elems={N * S * 128}", "graph", N * S * 128 * 6,
+                  time_pass(cast, ns, graph=True))
+            for dt, name in ((torch.float16, "fp16"), (torch.float32, "fp32")):
+                kk = [x.to(dt) for x in ks]
+                qs = [torch.randn(N, 1, 128, device="cuda", dtype=dt) for _ in range(ns)]
+
+                def gemv(kk=kk, qs=qs):
+                    for q, x in zip(qs, kk):
+                        torch.matmul(q, x.transpose(-1, -2))
+
+                m.row("gemv", f"{name};N={N};S={S}", "graph", N * S * 128 * kk[0].element_size(),
+                      time_pass(gemv, ns, graph=True))
+                del kk, qs
+            del ks
+            torch.cuda.empty_cache()
+
+
 # --------------------------------------------------------------------------
 # Attention measurements
 
@@ -1410,7 +1472,7 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels"
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather"
                     " (kernels: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -1455,6 +1517,8 @@ def main():
         for fn in (micro_launch, micro_bandwidth, micro_latency):
             attempt(fn.__name__, lambda fn=fn: fn(m, args.quick))
         attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
+    if "tgather" in parts or "micro" in parts:
+        attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:
         attempt("host", lambda: measure_host(args, head))
     if "kernels" in parts:
