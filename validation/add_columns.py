@@ -9,8 +9,12 @@ columns after the existing ones (validation/README.md defines them):
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
   host_seconds  eager rows only: the median host_seconds of the same variant
-                and k_layout over every shape and file of the host files;
-                empty for graph rows and for variants not measured there;
+                and k_layout over the shapes and files of the host files
+                where SparQ's torch.topk over S takes the same path (one
+                block per row: 2 GPU operations; multi-block radix select:
+                22, see topk_multiblock), falling back to every shape when
+                no host shape took that path; empty for graph rows and for
+                variants not measured there;
   split         positions per program of the stages that scan S, where the
                 implementation's grid differs from bwsim's default:
                 `triton-split` (step 1 split along S, grid.approx_grid) and
@@ -52,18 +56,40 @@ def parse(line):
     return next(csv.reader([line.rstrip("\r\n")]))
 
 
+def topk_multiblock(slices, size):
+    """Whether torch.topk (PyTorch 2.x CUDA, TopKImpl's should_use_multiblock)
+    selects from `slices` rows of `size` elements with its multi-block radix
+    select (~22 GPU operations) rather than one block per row (2): a fact of
+    the library, which the host pays for in launches."""
+    return ((slices <= 20 and size >= 20000) or (20 < slices <= 40 and size >= 10000)
+            or (40 < slices <= 80 and size >= 8000) or (80 < slices < 200 and size >= 5000)
+            or (200 <= slices < 800 and size >= 3000) or (800 <= slices <= 4000 and size >= 800)
+            or (slices > 4000 and size >= 400))
+
+
+def host_key(variant, layout, method, batch, kv_heads, seq):
+    """Host figures are shared by rows of the same variant and K layout whose
+    SparQ selection takes the same torch.topk path (B x Hkv rows over S)."""
+    multi = method == "sparq" and topk_multiblock(int(batch) * int(kv_heads), int(seq))
+    return (variant, layout, multi)
+
+
 def host_medians(paths):
-    """{(variant, k_layout): median host_seconds over the measured shapes of
-    every file}. Rows without a value (no valid sample) are left out."""
+    """{host_key: median host_seconds} over the measured shapes of every
+    file, and {(variant, k_layout): median} over all of them, the fallback.
+    Rows without a value (no valid sample) are left out."""
     rows = []
     for path in paths:
         with open(path, newline="") as fh:
             rows += list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
-    per = {}
+    per, every = {}, {}
     for r in rows:
         if r["host_seconds"]:
-            per.setdefault((r["variant"], r["k_layout"]), []).append(float(r["host_seconds"]))
-    return {key: statistics.median(v) for key, v in per.items()}
+            key = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["kv_heads"], r["seq"])
+            per.setdefault(key, []).append(float(r["host_seconds"]))
+            every.setdefault(key[:2], []).append(float(r["host_seconds"]))
+    return ({key: statistics.median(v) for key, v in per.items()},
+            {key: statistics.median(v) for key, v in every.items()})
 
 
 def main():
@@ -74,7 +100,7 @@ def main():
     args = ap.parse_args()
     args.host = args.host or [os.path.join(here, "h100-host.csv")]
 
-    med = host_medians(args.host)
+    med, every = host_medians(args.host)
     with open(args.measured, newline="") as fh:
         lines = fh.read().splitlines(keepends=True)
     # Our own note from an earlier run goes; it is written again below.
@@ -103,11 +129,14 @@ def main():
         graph = variant.endswith("+graph")
         host = ""
         if not graph:
-            key = (variant, f[col["k_layout"]])
+            key = host_key(variant, f[col["k_layout"]], f[col["method"]], f[col["batch"]], f[col["kv_heads"]],
+                           f[col["seq"]])
             if key in med:
                 host = f"{med[key]:.6e}"
+            elif key[:2] in every:
+                host = f"{every[key[:2]]:.6e}"
             else:
-                missing.add(key)
+                missing.add(key[:2])
         base = variant.removesuffix("+graph")
         split = ""
         if base == "triton-split":
@@ -121,7 +150,7 @@ def main():
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
-            f" measured in {hosts}; split and materialize from the implementations' grids and structure"
+            f" measured in {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path; split and materialize from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     out.insert(hi, note)
 
@@ -136,7 +165,7 @@ def main():
         os.unlink(tmp)
         raise
     n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
-    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager; host_seconds for {len(med)} (variant, k_layout)"
+    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager; host_seconds for {len(med)} (variant, k_layout, topk path)"
           + (f"; not measured: {sorted(missing)}" if missing else ""))
 
 
