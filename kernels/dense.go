@@ -13,11 +13,97 @@ import "github.com/bwsim/bwsim/traces"
 // Closed form per pair (elements): K and V S·D each, plus q and out g·D;
 // unfused also scores and probs g·S written and read once each. Per KV head
 // with the append stage: 2·S·D + 2·D, the paper's M_dense.
+//
+// Upcast (Spec.Upcast, PyTorch's math backend): stage upcast casts q, K and
+// V to fp32 copies; under GQA stage repeat-kv copies K and V to every query
+// head; stage scale-k writes scaled copies of q and K; scores, softmax and
+// weighted-sum then read the fp32 tensors, one copy per query head, and
+// hand fp32 scores and probabilities over.
 type denseMethod struct {
 	base
 	scores, probs            traces.TensorID
 	sScores, sSoftmax, sWSum int
 	sAttn                    int
+	up                       *upcastPath // nil unless Spec.Upcast
+}
+
+// upcastPath is the fp32 copies of the math backend and the stages that
+// write them. kRep and vRep are the K and V copies the products read (the
+// repeats under GQA, else the casts), kScaled the scaled K.
+type upcastPath struct {
+	q32, k32, v32, kRep, vRep, kScaled traces.TensorID
+	sUpcast, sRepeat, sScale           int // sRepeat: -1 without GQA
+}
+
+func (u *upcastPath) declare(p *plan) {
+	B, H, Hkv, S, D := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.KVHeads), int64(p.shape.Seq), int64(p.shape.HeadDim)
+	u.q32 = p.inter(TensorQ32, 4, "B,H,D", B, H, D)
+	u.k32 = p.inter(TensorK32, 4, "B,Hkv,S,D", B, Hkv, S, D)
+	u.v32 = p.inter(TensorV32, 4, "B,Hkv,S,D", B, Hkv, S, D)
+	u.kRep, u.vRep, u.sRepeat = u.k32, u.v32, -1
+	u.sUpcast = p.tr.AddStage(StageUpcast, p.scanUnits(ScanChunk))
+	p.launches(u.sUpcast, 3)
+	if p.shape.Group() > 1 {
+		u.kRep = p.inter(TensorKRep, 4, "B,H,S,D", B, H, S, D)
+		u.vRep = p.inter(TensorVRep, 4, "B,H,S,D", B, H, S, D)
+		u.sRepeat = p.tr.AddStage(StageRepeatKV, p.scanUnits(ScanChunk)*int64(p.shape.Group()))
+		p.launches(u.sRepeat, 2)
+	}
+	u.kScaled = p.inter(TensorKScaled, 4, "B,H,S,D", B, H, S, D)
+	u.sScale = p.tr.AddStage(StageScaleK, p.scanUnits(ScanChunk)*int64(p.shape.Group()))
+	p.launches(u.sScale, 2)
+}
+
+// record traces the copies for one pair: casts read the 16-bit tensors once,
+// repeats and the scaled copy move one fp32 copy per query head.
+func (u *upcastPath) record(x *stepCtx) {
+	p := x.p
+	G, D, S, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(x.S), p.e
+	pair, head0 := x.ref.pair, x.ref.head0
+	bf := x.buf(u.sUpcast)
+	bf.Read(p.q, x.ref.q, G*D*e)
+	bf.Read(p.k, x.ref.kv, S*D*e)
+	bf.Read(p.v, x.ref.kv, S*D*e)
+	bf.Write(u.q32, head0*D*4, G*D*4)
+	bf.Write(u.k32, pair*S*D*4, S*D*4)
+	bf.Write(u.v32, pair*S*D*4, S*D*4)
+	bf.Arith(traces.Arith{CopyElems: G*D + 2*S*D})
+	kOff, kLen := pair*S*D*4, S*D*4
+	if u.sRepeat >= 0 {
+		bf = x.buf(u.sRepeat)
+		bf.Read(u.k32, pair*S*D*4, S*D*4)
+		bf.Read(u.v32, pair*S*D*4, S*D*4)
+		bf.Write(u.kRep, head0*S*D*4, G*S*D*4)
+		bf.Write(u.vRep, head0*S*D*4, G*S*D*4)
+		bf.Arith(traces.Arith{CopyElems: 2 * G * S * D})
+		kOff, kLen = head0*S*D*4, G*S*D*4
+	}
+	bf = x.buf(u.sScale)
+	bf.Read(u.q32, head0*D*4, G*D*4)
+	bf.Write(u.q32, head0*D*4, G*D*4)
+	bf.Read(u.kRep, kOff, kLen)
+	bf.Write(u.kScaled, head0*S*D*4, G*S*D*4)
+	bf.Arith(traces.Arith{Elementwise: G*D + G*S*D})
+}
+
+// closedForm is record's bytes per pair.
+func (u *upcastPath) closedForm(p *plan, add adder) {
+	G, D, S, e := int64(p.shape.Group()), int64(p.shape.HeadDim), int64(p.shape.Seq), p.e
+	add(u.sUpcast, p.q, G*D*e)
+	add(u.sUpcast, p.k, S*D*e)
+	add(u.sUpcast, p.v, S*D*e)
+	add(u.sUpcast, u.q32, G*D*4)
+	add(u.sUpcast, u.k32, S*D*4)
+	add(u.sUpcast, u.v32, S*D*4)
+	if u.sRepeat >= 0 {
+		add(u.sRepeat, u.k32, S*D*4)
+		add(u.sRepeat, u.v32, S*D*4)
+		add(u.sRepeat, u.kRep, G*S*D*4)
+		add(u.sRepeat, u.vRep, G*S*D*4)
+	}
+	add(u.sScale, u.q32, 2*G*D*4)
+	add(u.sScale, u.kRep, G*S*D*4)
+	add(u.sScale, u.kScaled, G*S*D*4)
 }
 
 func (m *denseMethod) declare(p *plan) {
@@ -28,11 +114,23 @@ func (m *denseMethod) declare(p *plan) {
 		m.sAttn = p.tr.AddStage(StageAttention, p.scanUnits(ScanChunk))
 		return
 	}
-	m.scores = p.inter(TensorScores, p.e, "B,H,S", B, H, S)
-	m.probs = p.inter(TensorProbs, p.e, "B,H,S", B, H, S)
+	se := p.e
+	if p.spec.Upcast {
+		m.up = &upcastPath{}
+		m.up.declare(p)
+		se = 4
+	}
+	m.scores = p.inter(TensorScores, se, "B,H,S", B, H, S)
+	m.probs = p.inter(TensorProbs, se, "B,H,S", B, H, S)
 	m.sScores = p.tr.AddStage(StageScores, p.scanUnits(ScanChunk))
 	m.sSoftmax = p.tr.AddStage(StageSoftmax, B*H)
 	m.sWSum = p.tr.AddStage(StageWeightedSum, p.scanUnits(ScanChunk))
+	if m.up != nil {
+		// _safe_softmax is five kernels and a cast of P; the output is
+		// cast back to the input type.
+		p.launches(m.sSoftmax, 6)
+		p.launches(m.sWSum, 2)
+	}
 }
 
 func (m *denseMethod) step(x *stepCtx) {
@@ -48,26 +146,53 @@ func (m *denseMethod) unfused(x *stepCtx) {
 	g, D, S := p.shape.Group(), p.shape.HeadDim, x.S
 	e := p.e
 	G, D64, S64 := int64(g), int64(D), int64(S)
-	off := x.ref.head0 * S64 * e
+	se := e // scores and probabilities
+	if m.up != nil {
+		se = 4
+	}
+	off := x.ref.head0 * S64 * se
 
 	// Stage 1: scores.
-	rows := x.scoresAll(x.buf(m.sScores), m.scores)
+	var rows []float32
+	if m.up == nil {
+		rows = x.scoresAll(x.buf(m.sScores), m.scores)
+	} else {
+		m.up.record(x)
+		// Each query head reads its own scaled fp32 copy of K; fp32
+		// scores stay unrounded.
+		bf := x.buf(m.sScores)
+		bf.Read(m.up.q32, x.ref.head0*D64*4, G*D64*4)
+		bf.Read(m.up.kScaled, x.ref.head0*S64*D64*4, G*S64*D64*4)
+		rows = x.sc.rows[:g*S]
+		groupScores(p.inner, x.q[:g*D], x.keys(), D, S, rows, S, invSqrt(D64))
+		bf.Write(m.scores, off, G*S64*4)
+		bf.Arith(traces.Arith{MACs: G * S64 * D64, Elementwise: G * S64})
+	}
 
 	// Stage 2: softmax, row by row.
 	bf := x.buf(m.sSoftmax)
-	bf.Read(m.scores, off, G*S64*e)
+	bf.Read(m.scores, off, G*S64*se)
 	for h := range g {
 		row := rows[h*S : (h+1)*S]
 		softmaxSplit(p.inner, row)
-		p.dt.RoundSlice(row)
+		if m.up == nil {
+			p.dt.RoundSlice(row)
+		}
 	}
-	bf.Write(m.probs, off, G*S64*e)
+	bf.Write(m.probs, off, G*S64*se)
 	bf.Arith(traces.Arith{Exps: G * S64, Compares: G * S64, Elementwise: 3 * G * S64, SoftmaxRows: G})
 
 	// Stage 3: probability-weighted sum of V.
 	bf = x.buf(m.sWSum)
-	bf.Read(m.probs, off, G*S64*e)
-	bf.Read(p.v, x.ref.kv, S64*D64*e)
+	bf.Read(m.probs, off, G*S64*se)
+	switch {
+	case m.up == nil:
+		bf.Read(p.v, x.ref.kv, S64*D64*e)
+	case m.up.sRepeat >= 0:
+		bf.Read(m.up.vRep, x.ref.head0*S64*D64*4, G*S64*D64*4)
+	default:
+		bf.Read(m.up.v32, x.ref.pair*S64*D64*4, S64*D64*4)
+	}
 	weightedSumAll(p, x.pp.data.V, rows, S, x.out.Out)
 	bf.Write(p.out, x.ref.out, G*D64*e)
 	bf.Arith(traces.Arith{MACs: G * S64 * D64})
@@ -102,6 +227,22 @@ func (m *denseMethod) closedForm(p *plan, add adder) {
 		add(m.sAttn, p.k, S*D*e)
 		add(m.sAttn, p.v, S*D*e)
 		add(m.sAttn, p.out, G*D*e)
+		return
+	}
+	if u := m.up; u != nil {
+		u.closedForm(p, add)
+		add(m.sScores, u.q32, G*D*4)
+		add(m.sScores, u.kScaled, G*S*D*4)
+		add(m.sScores, m.scores, G*S*4)
+		add(m.sSoftmax, m.scores, G*S*4)
+		add(m.sSoftmax, m.probs, G*S*4)
+		add(m.sWSum, m.probs, G*S*4)
+		if u.sRepeat >= 0 {
+			add(m.sWSum, u.vRep, G*S*D*4)
+		} else {
+			add(m.sWSum, u.v32, S*D*4)
+		}
+		add(m.sWSum, p.out, G*D*e)
 		return
 	}
 	add(m.sScores, p.q, G*D*e)

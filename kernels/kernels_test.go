@@ -64,13 +64,14 @@ func freshSeed(t *testing.T) uint64 {
 func TestDenseMatchesReference(t *testing.T) {
 	seed := freshSeed(t)
 	for _, shape := range testShapes {
-		for _, impl := range []Impl{Unfused, Fused} {
+		for _, spec := range []Spec{{Impl: Unfused}, {Impl: Fused}, {Impl: Unfused, Upcast: true}} {
+			impl := spec.Impl
 			for _, dt := range []DType{FP32, FP16, BF16} {
 				for _, w := range []Workload{Gaussian, LLMLike} {
-					name := fmt.Sprintf("%+v/%s/%s/%s", shape, impl, dt, w)
+					name := fmt.Sprintf("%+v/%s/upcast=%v/%s/%s", shape, impl, spec.Upcast, dt, w)
 					t.Run(name, func(t *testing.T) {
 						c := Config{Shape: shape, DType: dt, Workload: w, Seed: seed,
-							Spec: Spec{Method: MethodDense, Impl: impl, AppendKV: true}}
+							Spec: Spec{Method: MethodDense, Impl: impl, Upcast: spec.Upcast, AppendKV: true}}
 						p, err := Prepare(context.Background(), c)
 						if err != nil {
 							t.Fatal(err)
@@ -241,6 +242,9 @@ func TestRejectsBadSpecs(t *testing.T) {
 		{"bad layout", shape, Spec{Method: MethodSparQ, Impl: Unfused, R: 4, K: 8, KLayout: "thrice"}},
 		{"bad method", shape, Spec{Method: "magic", Impl: Unfused}},
 		{"bad impl", shape, Spec{Method: MethodDense, Impl: "eager"}},
+		{"upcast fused", shape, Spec{Method: MethodDense, Impl: Fused, Upcast: true}},
+		{"upcast sparq", shape, Spec{Method: MethodSparQ, Impl: Unfused, R: 4, K: 8, KLayout: KTwice, Upcast: true}},
+		{"materialize dense", shape, Spec{Method: MethodDense, Impl: Unfused, Materialize: true}},
 		{"H % Hkv", Shape{Batch: 1, Heads: 6, KVHeads: 4, HeadDim: 32, Seq: 64}, Spec{Method: MethodDense, Impl: Fused}},
 		{"S = 0", Shape{Batch: 1, Heads: 4, KVHeads: 4, HeadDim: 32, Seq: 0}, Spec{Method: MethodDense, Impl: Fused}},
 		{"negative batch", Shape{Batch: -1, Heads: 4, KVHeads: 4, HeadDim: 32, Seq: 8}, Spec{Method: MethodDense, Impl: Fused}},

@@ -33,6 +33,12 @@ const (
 	TensorSlotPos   = "slot_pos"    // H2O: the position each cache slot holds
 	TensorVictim    = "victim"      // H2O: the slot the next token replaces
 	TensorKSel      = "K_sel"       // SparQ materialized: the r gathered components of every key
+	TensorQ32       = "q_fp32"      // dense upcast: q cast to fp32
+	TensorK32       = "K_fp32"      // dense upcast: K cast to fp32
+	TensorV32       = "V_fp32"      // dense upcast: V cast to fp32
+	TensorKRep      = "K_rep"       // dense upcast, GQA: K_fp32 repeated to every query head
+	TensorVRep      = "V_rep"       // dense upcast, GQA: V_fp32 repeated to every query head
+	TensorKScaled   = "K_scaled"    // dense upcast: K·√(1/√D), PyTorch's math backend's scaled copy
 )
 
 // Stage names.
@@ -50,7 +56,10 @@ const (
 	StagePageScores  = "page-scores"
 	StageH2OUpdate   = "h2o-update"
 	StageSparQFused  = "sparq-fused"
-	StageGather      = "gather" // SparQ materialized: torch.gather of K's r columns
+	StageGather      = "gather"    // SparQ materialized: torch.gather of K's r columns
+	StageUpcast      = "upcast"    // dense upcast: casts of q, K and V to fp32
+	StageRepeatKV    = "repeat-kv" // dense upcast, GQA: K and V copied per query head
+	StageScaleK      = "scale-k"   // dense upcast: the scaled copies of q and K
 )
 
 // IndexBytes is the size of a stored index (i1, i2): 32-bit, as a kernel

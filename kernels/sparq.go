@@ -152,7 +152,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 		sel := x.ref.pair * R64 * S64 * e
 		p.wr(scan, m.kSel, sel, R64*S64*e)
 		p.rd(bf, m.kSel, sel, R64*S64*e)
-		scan.Arith(traces.Arith{GatherElems: R64 * S64})
+		scan.Arith(traces.Arith{CopyElems: R64 * S64})
 	}
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
@@ -198,8 +198,8 @@ func (m *sparqMethod) step(x *stepCtx) {
 	if m.kSel >= 0 {
 		// The PyTorch version copies K[i2] and V[i2] with torch.gather
 		// before its matmuls.
-		x.buf(m.tail.sExact).Arith(traces.Arith{GatherElems: int64(len(i2)) * D64})
-		x.buf(m.tail.sWSum).Arith(traces.Arith{GatherElems: int64(len(i2)) * D64})
+		x.buf(m.tail.sExact).Arith(traces.Arith{CopyElems: int64(len(i2)) * D64})
+		x.buf(m.tail.sWSum).Arith(traces.Arith{CopyElems: int64(len(i2)) * D64})
 	}
 	x.out.Alpha = alpha
 }

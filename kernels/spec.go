@@ -113,6 +113,12 @@ type Spec struct {
 	// SparQ only; the default is the paper's Triton kernels, which gather
 	// inside the kernel that consumes the data.
 	Materialize bool `json:"materialize,omitempty"`
+	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
+	// math attention backend does with 16-bit inputs: a cast kernel writes
+	// q, K and V in fp32, GQA repeats K and V to every query head, K is
+	// scaled into another copy, and the matmuls, softmax and output run in
+	// fp32. Unfused dense only.
+	Upcast bool `json:"upcast,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
@@ -135,6 +141,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Materialize && (m != MethodSparQ || s.Impl != Unfused) {
 		return fmt.Errorf("materialize applies to unfused sparq only (got %s %s): a fused kernel keeps its gathers on chip", s.Impl, m)
+	}
+	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
+		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)
 	}
 	if m == MethodDense {
 		return nil
@@ -197,7 +206,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Upcast: s.Upcast}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

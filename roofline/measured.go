@@ -42,6 +42,8 @@ import (
 //	materialize   true when gathers write their result to device memory for
 //	              the next kernel (torch.gather), false or empty when the
 //	              consuming kernel gathers directly
+//	upcast        true when unfused dense attention ran on fp32 copies of
+//	              q, K and V (PyTorch's math backend with 16-bit inputs)
 //
 // Other extra columns are allowed and ignored. Lines
 // starting with '#' are comments: the machine's facts and the command that
@@ -98,6 +100,9 @@ type Measurement struct {
 	// Materialize is true when the measured gathers went through device
 	// memory.
 	Materialize bool `json:"materialize,omitempty"`
+	// Upcast is true when the measured dense kernel computed on fp32
+	// copies of its inputs.
+	Upcast bool `json:"upcast,omitempty"`
 	// Source is "file:line".
 	Source string `json:"source"`
 }
@@ -323,14 +328,19 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 			m.Split = n
 		}
 	}
-	switch s := opt("materialize"); s {
-	case "", "false", "0":
-	case "true", "1":
-		// Which kernels can materialize is the kernels' rule (Spec.Validate),
-		// checked when the row is simulated.
-		m.Materialize = true
-	default:
-		bad("materialize %q: want true or false (or empty)", s)
+	// Which kernels can materialize or upcast is the kernels' rule
+	// (Spec.Validate), checked when the row is simulated.
+	for _, f := range []struct {
+		col string
+		dst *bool
+	}{{"materialize", &m.Materialize}, {"upcast", &m.Upcast}} {
+		switch s := opt(f.col); s {
+		case "", "false", "0":
+		case "true", "1":
+			*f.dst = true
+		default:
+			bad("%s %q: want true or false (or empty)", f.col, s)
+		}
 	}
 	return m, errors.Join(errs...)
 }
@@ -361,7 +371,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 		rec := []string{m.Device, m.Method, m.Impl, strconv.Itoa(m.Batch), strconv.Itoa(m.Heads), strconv.Itoa(m.KVHeads),
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
-			opt(m.Split), optBool(m.Materialize)}
+			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -372,7 +382,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -52,14 +52,18 @@ func TestParseMeasurements(t *testing.T) {
 }
 
 func TestParseMeasurementsStructureColumns(t *testing.T) {
-	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize\n" +
-		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true\n" +
-		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,\n"
+	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast\n" +
+		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,\n" +
+		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,\n" +
+		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, b := f.Rows[0], f.Rows[1]
+	if !f.Rows[2].Upcast || a.Upcast || b.Upcast {
+		t.Errorf("upcast parsed as %v %v %v, want false false true", a.Upcast, b.Upcast, f.Rows[2].Upcast)
+	}
 	if a.Dispatch != DispatchEager || a.HostSeconds != 4.5e-4 || !a.Materialize || a.Split != 0 {
 		t.Errorf("eager row parsed as %+v", a)
 	}
@@ -106,7 +110,7 @@ func TestParseMeasurementsErrors(t *testing.T) {
 	// opt builds a file with the optional columns: KEY, VALUE pairs set them
 	// on a valid sparq row.
 	opt := func(kv ...string) string {
-		cols := []string{"dispatch", "host_seconds", "split", "materialize"}
+		cols := []string{"dispatch", "host_seconds", "split", "materialize", "upcast"}
 		vals := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			vals[kv[i]] = kv[i+1]
@@ -150,6 +154,7 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"split zero", opt("split", "0"), "split 0"},
 		{"split text", opt("split", "4k"), `split "4k"`},
 		{"materialize", opt("materialize", "yes"), `materialize "yes"`},
+		{"upcast", opt("upcast", "fp32"), `upcast "fp32"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

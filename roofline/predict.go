@@ -8,9 +8,9 @@
 //	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
 //	latency  = the latency of the slowest level touched (one dependent access)
 //	softmax  = a library softmax kernel's measured time (unfused stages)
-//	gather   = floor + elements / a library gather's measured rate
+//	copy     = floor + elements / a library copy kernel's measured rate
 //	select   = a top-k primitive's measured time, or floor + elements / rate
-//	time     = launches × launch + sync + max(memory, compute, latency, softmax, gather) + select
+//	time     = launches × launch + sync + max(memory, compute, latency, softmax, copy) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
@@ -66,14 +66,15 @@ const (
 	// BoundSoftmax is a stage dominated by a library softmax kernel, whose
 	// one block per row runs below the memory bandwidth on few rows.
 	BoundSoftmax Bound = "softmax"
-	// BoundGather is a stage dominated by a library gather kernel's index
-	// arithmetic (torch.gather copies ~0.3 G elements/ms on an H100, below
-	// the memory bandwidth for 2-byte elements).
-	BoundGather Bound = "gather"
+	// BoundCopy is a stage dominated by a library copy kernel's per-element
+	// index arithmetic (torch.gather, dtype casts and repeats copy ~0.3 G
+	// elements per ms on an H100, below the memory bandwidth for 2-byte
+	// elements).
+	BoundCopy Bound = "copy"
 )
 
 // Bounds lists every Bound, in the order reports use.
-var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundGather}
+var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundCopy}
 
 // LevelTraffic is what one memory level moves in one stage.
 type LevelTraffic struct {
@@ -117,10 +118,11 @@ type StagePrediction struct {
 	// writes the stage's scores itself, so it overlaps the memory time
 	// rather than adding to it.
 	SoftmaxSeconds float64 `json:"softmax_seconds,omitempty"`
-	// GatherSeconds is a library gather kernel's time, which likewise
+	// CopySeconds is a library copy kernel's time (gather, cast, repeat),
+	// which likewise
 	// overlaps the bytes it moves.
-	GatherSeconds float64        `json:"gather_seconds,omitempty"`
-	Levels        []LevelTraffic `json:"levels"`
+	CopySeconds float64        `json:"copy_seconds,omitempty"`
+	Levels      []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -406,12 +408,12 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 			sp.SoftmaxSeconds = sm.CallSeconds(float64(a.SoftmaxRows), float64(a.Exps))
 		}
 	}
-	if a.GatherElems > 0 {
-		if ga, ok := dev.Unit("gather", dtype); ok {
-			sp.GatherSeconds = ga.CallSeconds(0, float64(a.GatherElems))
+	if a.CopyElems > 0 {
+		if ga, ok := dev.Unit("copy", dtype); ok {
+			sp.CopySeconds = ga.CallSeconds(0, float64(a.CopyElems))
 		}
 	}
-	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds, sp.GatherSeconds)
+	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds, sp.CopySeconds)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
 		// to the stage rather than overlapping it. Devices that list no
@@ -428,8 +430,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundOverhead
 	case sp.SoftmaxSeconds > 0 && work == sp.SoftmaxSeconds:
 		sp.Bound = BoundSoftmax
-	case sp.GatherSeconds > 0 && work == sp.GatherSeconds:
-		sp.Bound = BoundGather
+	case sp.CopySeconds > 0 && work == sp.CopySeconds:
+		sp.Bound = BoundCopy
 	case work == sp.MemorySeconds:
 		sp.Bound = BoundMemory
 	case work == sp.ComputeSeconds:

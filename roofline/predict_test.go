@@ -337,7 +337,7 @@ func TestGatherRatePricesMaterializedGathers(t *testing.T) {
 	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice, Materialize: true}
 	tr := trace(t, shape, spec)
 	dev := devtest.GPU()
-	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "gather", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6})
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "copy", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6})
 	p, err := Predict(tr, dev, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -351,15 +351,15 @@ func TestGatherRatePricesMaterializedGathers(t *testing.T) {
 	for _, s := range p.Stages {
 		w, ok := want[s.Name]
 		if !ok {
-			if s.GatherSeconds != 0 {
-				t.Errorf("stage %s gathers %g s", s.Name, s.GatherSeconds)
+			if s.CopySeconds != 0 {
+				t.Errorf("stage %s gathers %g s", s.Name, s.CopySeconds)
 			}
 			continue
 		}
-		if math.Abs(s.GatherSeconds-w) > 1e-12 {
-			t.Errorf("stage %s gather %g s, want %g", s.Name, s.GatherSeconds, w)
+		if math.Abs(s.CopySeconds-w) > 1e-12 {
+			t.Errorf("stage %s gather %g s, want %g", s.Name, s.CopySeconds, w)
 		}
-		if s.Bound != BoundGather {
+		if s.Bound != BoundCopy {
 			t.Errorf("stage %s bound %s, want gather at 1 G elements/s", s.Name, s.Bound)
 		}
 		delete(want, s.Name)

@@ -3,7 +3,7 @@
 
 Reads validation/h100.csv (decode-attention timings) and one or more host
 files (`measure.py --only host`: the CPU time to issue one eager call of each
-implementation, with the GPU held busy) and writes h100.csv back with four
+implementation, with the GPU held busy) and writes h100.csv back with five
 columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
@@ -22,7 +22,11 @@ columns after the existing ones (validation/README.md defines them):
                 of S: the memory-efficient backend has no split over the keys
                 for a single query); empty otherwise;
   materialize   `true` for `torch-gather` (torch.gather writes K[:, i1] to
-                memory and the matmul reads it back); empty otherwise.
+                memory and the matmul reads it back); empty otherwise;
+  upcast        `true` for `sdpa-math` (PyTorch's math backend casts q, K
+                and V to fp32 copies, repeats K and V per query head under
+                GQA and scales a copy of K before its fp32 matmuls, as the
+                kernel list of h100-kernels.csv shows); empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -42,9 +46,9 @@ import tempfile
 
 from grid import approx_grid
 
-NEW = ["dispatch", "host_seconds", "split", "materialize"]
-NOTE = "# dispatch, host_seconds, split, materialize:"
-OLD_NOTES = ("# dispatch, host_seconds:",)
+NEW = ["dispatch", "host_seconds", "split", "materialize", "upcast"]
+NOTE = "# dispatch, host_seconds, split, materialize, upcast:"
+OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:")
 
 
 def data_lines(lines):
@@ -146,11 +150,12 @@ def main():
         elif base == "sdpa-efficient":
             split = f[col["seq"]]
         mat = "true" if base == "torch-gather" else ""
-        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host, split, mat], ln)
+        up = "true" if base == "sdpa-math" else ""
+        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host, split, mat, up], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
-            f" measured in {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path; split and materialize from the implementations' grids and structure"
+            f" measured in {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path; split, materialize and upcast from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     out.insert(hi, note)
 
