@@ -9,7 +9,8 @@ columns after the existing ones (validation/README.md defines them):
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
   host_seconds  eager rows only: the median host_seconds of the same variant
-                and k_layout over the shapes and files of the host files
+                and k_layout over the shapes of each host file (the least
+                of the files' medians: interference only adds host time)
                 where SparQ's torch.topk over S takes the same path (one
                 block per row: 2 GPU operations; multi-block radix select:
                 22, see topk_multiblock), falling back to every shape when
@@ -39,6 +40,7 @@ Usage: python3 validation/add_columns.py [--measured validation/h100.csv] [--hos
 import argparse
 import csv
 import io
+import math
 import os
 import statistics
 import sys
@@ -79,21 +81,25 @@ def host_key(variant, layout, method, batch, kv_heads, seq):
 
 
 def host_medians(paths):
-    """{host_key: median host_seconds} over the measured shapes of every
-    file, and {(variant, k_layout): median} over all of them, the fallback.
-    Rows without a value (no valid sample) are left out."""
-    rows = []
+    """{host_key: host_seconds} and, the fallback, {(variant, k_layout):
+    host_seconds}: per file the median over its measured shapes, then the
+    least over the files, as interference from the rest of the machine
+    only ever adds host time (the same shape differs by up to 2x between
+    runs). Rows without a value (no valid sample) are left out."""
+    per, every = {}, {}
     for path in paths:
         with open(path, newline="") as fh:
-            rows += list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
-    per, every = {}, {}
-    for r in rows:
-        if r["host_seconds"]:
-            key = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["kv_heads"], r["seq"])
-            per.setdefault(key, []).append(float(r["host_seconds"]))
-            every.setdefault(key[:2], []).append(float(r["host_seconds"]))
-    return ({key: statistics.median(v) for key, v in per.items()},
-            {key: statistics.median(v) for key, v in every.items()})
+            rows = list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
+        fper, fevery = {}, {}
+        for r in rows:
+            if r["host_seconds"]:
+                key = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["kv_heads"], r["seq"])
+                fper.setdefault(key, []).append(float(r["host_seconds"]))
+                fevery.setdefault(key[:2], []).append(float(r["host_seconds"]))
+        for acc, f in ((per, fper), (every, fevery)):
+            for key, v in f.items():
+                acc[key] = min(acc.get(key, math.inf), statistics.median(v))
+    return per, every
 
 
 def main():
@@ -155,7 +161,8 @@ def main():
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
-            f" measured in {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path; split, materialize and upcast from the implementations' grids and structure"
+            f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
+            " the least of the files' medians; split, materialize and upcast from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     out.insert(hi, note)
 
