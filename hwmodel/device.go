@@ -76,8 +76,9 @@ type Compute struct {
 	// Unit is "vector", "matrix", "special" (exponentials and other
 	// transcendental functions), or a library primitive: "topk" (such as
 	// torch.topk: OpsPerSecond counts elements scanned, FloorSeconds is the
-	// least one call takes), "softmax" (elements normalised) or "gather"
-	// (elements torch.gather copies).
+	// least one call takes), "softmax" (elements normalised) or "copy"
+	// (elements a library copy kernel writes: torch.gather, dtype casts,
+	// repeats).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`

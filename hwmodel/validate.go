@@ -42,7 +42,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "gather"}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy"}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 

@@ -248,16 +248,17 @@ type Arith struct {
 	// which devices may price from a measured table; 0 when the softmax is
 	// fused into a kernel with other work.
 	SoftmaxRows int64 `json:"softmax_rows,omitempty"`
-	// GatherElems are the elements a library gather kernel copies
-	// (torch.gather): its index arithmetic, not the bytes, sets its pace,
-	// so devices may price it at a measured rate.
-	GatherElems int64 `json:"gather_elems,omitempty"`
+	// CopyElems are the elements library copy kernels write (torch.gather,
+	// dtype casts, repeats of K and V for GQA): their per-element index
+	// arithmetic, not the bytes, sets their pace, so devices may price
+	// them at a measured rate.
+	CopyElems int64 `json:"copy_elems,omitempty"`
 }
 
 // Add returns a + b.
 func (a Arith) Add(b Arith) Arith {
 	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise,
-		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows, a.GatherElems + b.GatherElems}
+		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows, a.CopyElems + b.CopyElems}
 }
 
 // Flops counts a MAC as two floating-point operations and every other
@@ -463,7 +464,7 @@ func (t *Trace) StageArith(i int) Arith {
 	a := t.Stages[i].Arith
 	s := t.Scale
 	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise),
-		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows), s.Apply(a.GatherElems)}
+		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows), s.Apply(a.CopyElems)}
 }
 
 // ExtentCount is the number of recorded extents (not scaled), each gather
@@ -552,7 +553,7 @@ func (t *Trace) Validate() error {
 			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)
 		}
 		a := st.Arith
-		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.GatherElems < 0 {
+		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 {
 			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
 		}
 		if a.SelectRows > a.SelectElems || a.SoftmaxRows > a.Exps {
