@@ -42,7 +42,8 @@ type Request struct {
 	// kernels' unfused SparQ stages declare one program per pair, like the
 	// paper's hand-written Triton microbenchmark kernels, which at small
 	// batch leaves most of a GPU idle. Bytes are the same either way; only
-	// the concurrency Little's law sees differs.
+	// the concurrency Little's law sees differs. (kernels.Spec.Split is not
+	// the same thing: it tiles only the stages that scan the sequence.)
 	KernelWorkUnits bool
 }
 
