@@ -1190,6 +1190,29 @@ def host_time(fn, cycles_per_s, reps, base_syncs):
     return {"samples": samples, "n": n, "sleep_s": sleep_s, "free_s": free / n, "bad": bad, "last": last, **ops}
 
 
+def eager_cases(x, kv, r, k, dense, sparq_variants, layouts, part):
+    """The implementations a part runs on inputs x (one of K, V, Kt is kv
+    bytes): [(variant, method, k_layout, builder)]: with dense, every SDPA
+    backend that takes the shape and torch-matmul; then sparq_variants in
+    each K layout, K twice only where x has Kt."""
+    cases = []
+    if dense:
+        for name, be in sdpa_backends():
+            if name == "sdpa-efficient" and x.H != x.Hkv:
+                continue  # no GQA in this backend
+            if name == "sdpa-math" and 2 * kv > (8 << 30):
+                continue  # as the grid
+            cases.append((name, "dense", "", lambda be=be: dense_sdpa(x, be)))
+        cases.append(("torch-matmul", "dense", "", lambda: dense_torch(x)))
+    for layout in layouts:
+        if layout == "twice" and x.Kt is None:
+            log(f"skip {part} K-twice at B={x.B} H={x.H}/{x.Hkv} S={x.S}: K+V+Kt over --max-kv-bytes")
+            continue
+        for v in sparq_variants:
+            cases.append((v, "sparq", layout, lambda v=v, tw=(layout == "twice"): sparq_maker(v, r, k, tw)(x)))
+    return cases
+
+
 def measure_host(args, head):
     """The `host` part: host_time of every eager implementation at
     HOST_SHAPES, r = 32, k = 128, D = 128, fp16, written to --out/host.csv."""
@@ -1260,23 +1283,12 @@ def measure_host(args, head):
             log(f"host shape B={B} H={H}/{Hkv} S={S}{' torch.compile' if compiled else ''}")
             torch.manual_seed(B * 1000003 + S * 31 + Hkv)
             x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
-            cases = []  # (variant, method, k_layout, builder)
-            if not compiled:
-                for name, be in sdpa_backends():
-                    if name == "sdpa-efficient" and H != Hkv:
-                        continue  # no GQA in this backend
-                    if name == "sdpa-math" and 2 * kv > (8 << 30):
-                        continue  # as the grid
-                    cases.append((name, "dense", "", lambda be=be: dense_sdpa(x, be)))
-                cases.append(("torch-matmul", "dense", "", lambda: dense_torch(x)))
-            for layout in ("twice", "once"):
-                if layout == "twice" and x.Kt is None:
-                    log(f"skip host K-twice at B={B} H={H}/{Hkv} S={S}: K+V+Kt over --max-kv-bytes")
-                    continue
-                if compiled and layout == "once":
-                    continue  # torch-compile is measured with K twice only, as in the grid
-                for v in (["torch-compile"] if compiled else ["torch-gather", "triton", "triton-split"]):
-                    cases.append((v, "sparq", layout, lambda v=v, tw=(layout == "twice"): sparq_maker(v, r, k, tw)(x)))
+            if compiled:
+                # torch-compile is measured with K twice only, as in the grid.
+                cases = eager_cases(x, kv, r, k, False, ["torch-compile"], ("twice",), "host")
+            else:
+                cases = eager_cases(x, kv, r, k, True, ["torch-gather", "triton", "triton-split"],
+                                    ("twice", "once"), "host")
             # Every implementation of the shape runs (compiles, JITs, plans)
             # before any is timed, so no first-time work lands near a sample.
             for (v, method, layout, build) in cases:
@@ -1422,20 +1434,7 @@ def measure_kernels(args, head):
         log(f"kernels shape {shape}")
         torch.manual_seed(B * 1000003 + S * 31 + Hkv)
         x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
-        cases = []  # (variant, method, k_layout, builder)
-        for name, be in sdpa_backends():
-            if name == "sdpa-efficient" and H != Hkv:
-                continue  # no GQA in this backend
-            if name == "sdpa-math" and 2 * kv > (8 << 30):
-                continue  # as the grid
-            cases.append((name, "dense", "", lambda be=be: dense_sdpa(x, be)))
-        cases.append(("torch-matmul", "dense", "", lambda: dense_torch(x)))
-        for layout in ("twice", "once"):
-            if layout == "twice" and x.Kt is None:
-                log(f"skip kernels K-twice at {shape}: K+V+Kt over --max-kv-bytes")
-                continue
-            for v in ("torch-gather", "triton"):
-                cases.append((v, "sparq", layout, lambda v=v, tw=(layout == "twice"): sparq_maker(v, r, k, tw)(x)))
+        cases = eager_cases(x, kv, r, k, True, ["torch-gather", "triton"], ("twice", "once"), "kernels")
         for (v, method, layout, build) in cases:
             res = attempt(f"kernels {v} {layout} {shape}", lambda build=build: kernel_case(build))
             if res is None:
