@@ -7,8 +7,13 @@ import "github.com/bwsim/bwsim/traces"
 // Unfused (eager, multi-kernel): stage scores writes q·Kᵀ/√D, stage softmax
 // writes the probabilities, stage weighted-sum reads them with V. Fused
 // (flash-decoding): one stage attention reads q, K and V once and keeps the
-// scores on chip in fp32. The g query heads of a group read the shared K and
-// V once (q viewed as a [g, D] matrix), as a GQA-aware implementation does.
+// scores on chip in fp32; when it splits the sequence over several work
+// units per pair, each writes its partial output and log-sum-exp (fp32) and
+// a second kernel, stage combine, reduces them into the output, as
+// flash-decoding and cuDNN do (validation/h100-kernels.csv: a split-KV
+// kernel and a combine kernel). The g query heads of a group read the
+// shared K and V once (q viewed as a [g, D] matrix), as a GQA-aware
+// implementation does.
 //
 // Closed form per pair (elements): K and V S·D each, plus q and out g·D;
 // unfused also scores and probs g·S written and read once each. Per KV head
@@ -25,6 +30,11 @@ type denseMethod struct {
 	sScores, sSoftmax, sWSum int
 	sAttn                    int
 	up                       *upcastPath // nil unless Spec.Upcast
+	// partials and sCombine: fused with more than one split per pair,
+	// else -1; splits is the splits per pair.
+	partials traces.TensorID
+	sCombine int
+	splits   int64
 }
 
 // upcastPath is the fp32 copies of the math backend and the stages that
@@ -108,10 +118,17 @@ func (u *upcastPath) closedForm(p *plan, add adder) {
 
 func (m *denseMethod) declare(p *plan) {
 	B, H, S := int64(p.shape.Batch), int64(p.shape.Heads), int64(p.shape.Seq)
-	m.sScores, m.sSoftmax, m.sWSum, m.sAttn, m.probs = -1, -1, -1, -1, -1
+	m.sScores, m.sSoftmax, m.sWSum, m.sAttn, m.probs, m.partials, m.sCombine = -1, -1, -1, -1, -1, -1, -1
 	if p.fused() {
 		m.scores = p.tr.AddTensor(traces.Tensor{Name: TensorScores, Role: traces.RoleIntermediate, ElemBytes: 4, Shape: []int64{B, H, S}, Layout: "B,H,S", OnChip: true})
-		m.sAttn = p.tr.AddStage(StageAttention, p.scanUnits(ScanChunk))
+		units := p.scanUnits(ScanChunk)
+		m.sAttn = p.tr.AddStage(StageAttention, units)
+		if m.splits = units / p.pairs(); m.splits > 1 {
+			D := int64(p.shape.HeadDim)
+			m.partials = p.tr.AddTensor(traces.Tensor{Name: TensorPartials, Role: traces.RoleIntermediate, ElemBytes: 4,
+				Shape: []int64{B, H, m.splits, D + 1}, Layout: "B,H,splits,D+1"})
+			m.sCombine = p.tr.AddStage(StageCombine, B*H)
+		}
 		return
 	}
 	se := p.e
@@ -216,8 +233,20 @@ func (m *denseMethod) fused(x *stepCtx) {
 		softmaxSplit(p.inner, rows[h*S:(h+1)*S])
 	}
 	weightedSumAll(p, x.pp.data.V, rows, S, x.out.Out)
-	bf.Write(p.out, x.ref.out, G*D64*e)
 	bf.Arith(traces.Arith{MACs: 2 * G * S64 * D64, Exps: G * S64, Compares: G * S64, Elementwise: 4 * G * S64})
+	if m.sCombine < 0 {
+		bf.Write(p.out, x.ref.out, G*D64*e)
+		return
+	}
+	// The splits' partial outputs and log-sum-exps go through memory to the
+	// combine kernel (here the host kernel reduces in registers; the bytes
+	// are those of the two-kernel device implementation).
+	part := m.splits * (D64 + 1) * 4
+	bf.Write(m.partials, x.ref.head0*part, G*part)
+	bf = x.buf(m.sCombine)
+	bf.Read(m.partials, x.ref.head0*part, G*part)
+	bf.Write(p.out, x.ref.out, G*D64*e)
+	bf.Arith(traces.Arith{Exps: G * m.splits, MACs: G * m.splits * D64, Elementwise: G * (m.splits + D64)})
 }
 
 func (m *denseMethod) closedForm(p *plan, add adder) {
@@ -226,7 +255,14 @@ func (m *denseMethod) closedForm(p *plan, add adder) {
 		add(m.sAttn, p.q, G*D*e)
 		add(m.sAttn, p.k, S*D*e)
 		add(m.sAttn, p.v, S*D*e)
-		add(m.sAttn, p.out, G*D*e)
+		if m.sCombine < 0 {
+			add(m.sAttn, p.out, G*D*e)
+			return
+		}
+		part := m.splits * (D + 1) * 4
+		add(m.sAttn, m.partials, G*part)
+		add(m.sCombine, m.partials, G*part)
+		add(m.sCombine, p.out, G*D*e)
 		return
 	}
 	if u := m.up; u != nil {

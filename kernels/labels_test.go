@@ -69,6 +69,8 @@ func TestStageLabels(t *testing.T) {
 		{Spec{Method: MethodDense, Impl: Unfused, AppendKV: true},
 			map[string]string{StageAppend: "", StageScores: TensorK, StageSoftmax: "", StageWeightedSum: TensorV}},
 		{Spec{Method: MethodDense, Impl: Fused},
+			map[string]string{StageAttention: "", StageCombine: TensorPartials}},
+		{Spec{Method: MethodDense, Impl: Fused, Split: 4096}, // one split per pair: no combine
 			map[string]string{StageAttention: ""}},
 		{Spec{Method: MethodSparQ, Impl: Unfused, R: 32, K: 128, KLayout: KTwice, AppendKV: true},
 			// Appending reads and writes the fp32 running mean v̄: more

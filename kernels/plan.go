@@ -39,6 +39,7 @@ const (
 	TensorKRep      = "K_rep"       // dense upcast, GQA: K_fp32 repeated to every query head
 	TensorVRep      = "V_rep"       // dense upcast, GQA: V_fp32 repeated to every query head
 	TensorKScaled   = "K_scaled"    // dense upcast: K·√(1/√D), PyTorch's math backend's scaled copy
+	TensorPartials  = "partials"    // dense fused, split: each split's output and log-sum-exp, fp32
 )
 
 // Stage names.
@@ -60,6 +61,7 @@ const (
 	StageUpcast      = "upcast"    // dense upcast: casts of q, K and V to fp32
 	StageRepeatKV    = "repeat-kv" // dense upcast, GQA: K and V copied per query head
 	StageScaleK      = "scale-k"   // dense upcast: the scaled copies of q and K
+	StageCombine     = "combine"   // dense fused, split: flash-decoding's reduction of the splits
 )
 
 // IndexBytes is the size of a stored index (i1, i2): 32-bit, as a kernel

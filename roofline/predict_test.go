@@ -30,10 +30,13 @@ func TestIdealDenseIsBytesOverPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	// K and V: 2·B·H·S·D·2 bytes; q and out: B·H·D·2 each, all from HBM
-	// except q and out, which are small enough to be served by L2.
+	// except q and out, which are small enough to be served by L2, as are
+	// the 16 splits' fp32 partial outputs and log-sum-exps, written by the
+	// attention stage and read by the combine stage.
 	kv := 2.0 * 4 * 32 * 4096 * 128 * 2
 	qo := 2.0 * 4 * 32 * 128 * 2
-	want := kv/2e12 + qo/7e12
+	partials := 2.0 * 4 * 32 * 16 * 129 * 4
+	want := kv/2e12 + (qo+partials)/7e12
 	if math.Abs(p.IdealSeconds-want) > 1e-12*want {
 		t.Errorf("ideal %.9g s, want (K+V)/peak_hbm + (q+out)/peak_l2 = %.9g s", p.IdealSeconds, want)
 	}
