@@ -8,8 +8,10 @@ columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
-  host_seconds  eager rows only: the median host_seconds of the same variant
-                and k_layout over the shapes of each host file (the least
+  host_seconds  eager rows only: the row's own `host_beside` (measure.py's
+                host issue time taken right after the row's timing) where
+                the file has one; otherwise the median host_seconds of the
+                same variant and k_layout over the shapes of each host file (the least
                 of the files' medians: interference only adds host time)
                 where SparQ's torch.topk over S takes the same path (one
                 block per row: 2 GPU operations; multi-block radix select:
@@ -125,6 +127,7 @@ def main():
     col = {name: j for j, name in enumerate(header)}
     out = list(lines)
     missing = set()
+    n_beside = 0
 
     def emit(fields, old):
         # csv's own quoting; the line keeps its original ending (CRLF here).
@@ -138,7 +141,11 @@ def main():
         variant = f[col["variant"]]
         graph = variant.endswith("+graph")
         host = ""
-        if not graph:
+        beside = f[col["host_beside"]] if "host_beside" in col else ""
+        if not graph and beside:
+            host = f"{float(beside):.6e}"
+            n_beside += 1
+        elif not graph:
             key = host_key(variant, f[col["k_layout"]], f[col["method"]], f[col["batch"]], f[col["kv_heads"]],
                            f[col["seq"]])
             if key in med:
@@ -160,7 +167,8 @@ def main():
         out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host, split, mat, up], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
-            f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
+            f" host_seconds (eager rows) = the row's host_beside (host issue time measured right after its timing)"
+            f" where present ({n_beside} rows), else the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
             " the least of the files' medians; split, materialize and upcast from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
@@ -177,7 +185,7 @@ def main():
         os.unlink(tmp)
         raise
     n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
-    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager; host_seconds for {len(med)} (variant, k_layout, topk path)"
+    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager, {n_beside} with a host figure beside; host_seconds for {len(med)} (variant, k_layout, topk path)"
           + (f"; not measured: {sorted(missing)}" if missing else ""))
 
 

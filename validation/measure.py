@@ -883,7 +883,7 @@ def micro_torch_gather(m, quick, rotate_bytes):
 # Attention measurements
 
 HEADER = ["device", "method", "impl", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "k_layout",
-          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets"]
+          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets", "host_beside"]
 
 
 class Results:
@@ -893,15 +893,17 @@ class Results:
         self.device = device
         self.rows = []
 
-    def add(self, method, impl, x, r, k, layout, variant, t, sets):
+    def add(self, method, impl, x, r, k, layout, variant, t, sets, host=None):
         med, lo, hi, n = t
         row = [self.device, method, impl, x.B, x.H, x.Hkv, x.D, x.S, r or "", k or "", layout or "", "fp16",
-               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets]
+               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets, "" if host is None else f"{host:.6e}"]
         self.w.writerow(row)
         self.f.flush()
         self.rows.append(row)
         kv = 2 * x.B * x.Hkv * x.S * x.D * 2
         extra = f" kv-bw {kv / med / 1e12:5.2f} TB/s" if method == "dense" else ""
+        if host is not None:
+            extra += f" host {host * 1e6:7.1f} us"
         log(f"  {method:5s} {variant:22s} B={x.B:<3d} H={x.H}/{x.Hkv} S={x.S:<6d} "
             f"{'' if r is None else f'r={r} k={k} {layout}':20s} {med * 1e6:10.1f} us{extra}")
 
@@ -1009,8 +1011,13 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
             vname = variant + ("+graph" if graph else "")
             t = attempt(f"{vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
                         lambda: time_pass(run, len(fns), graph=graph))
-            if t is not None:
-                res.add(method, impl, x0, r, k, layout, vname, t, len(fns))
+            if t is None:
+                continue
+            host = None
+            if not graph:
+                host = attempt(f"host beside {vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
+                               lambda: host_beside(fns))
+            res.add(method, impl, x0, r, k, layout, vname, t, len(fns), host)
 
     if dense:
         for name, be in sdpa_backends():
@@ -1153,9 +1160,18 @@ def host_time(fn, cycles_per_s, reps, base_syncs):
     ops = device_ops(fn)
     ops["syncs"] = max(0.0, ops["syncs"] - base_syncs)
     n = int(max(4, min(20, HOST_LAUNCHES // max(ops["ops"], 1))))
+    return {**host_samples(fn, n, cycles_per_s, reps), **ops}
+
+
+def host_samples(fn, n, cycles_per_s, reps, min_sleep_s=HOST_MIN_SLEEP_S):
+    """Host seconds per call of fn over `reps` samples of n back-to-back
+    calls, each issued while torch.cuda._sleep holds the GPU (host_sample);
+    a sample counts only if the GPU was still busy after the calls and they
+    took under half the spin. n * (GPU operations per call) must stay well
+    under the launch queue (HOST_LAUNCHES)."""
     # The sleep: ten times the same loop issued with the GPU idle (not
     # throttled either while the queue stays short, unless a call waits for
-    # the device), at least HOST_MIN_SLEEP_S.
+    # the device), at least min_sleep_s.
     fn()
     torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -1163,7 +1179,7 @@ def host_time(fn, cycles_per_s, reps, base_syncs):
         fn()
     free = time.perf_counter() - t0
     torch.cuda.synchronize()
-    sleep_s = min(0.5, max(HOST_MIN_SLEEP_S, 10 * free))
+    sleep_s = min(0.5, max(min_sleep_s, 10 * free))
     samples, bad, last = [], 0, None
     gc.collect()
     gc.disable()
@@ -1187,7 +1203,35 @@ def host_time(fn, cycles_per_s, reps, base_syncs):
                     break
     finally:
         gc.enable()
-    return {"samples": samples, "n": n, "sleep_s": sleep_s, "free_s": free / n, "bad": bad, "last": last, **ops}
+    return {"samples": samples, "n": n, "sleep_s": sleep_s, "free_s": free / n, "bad": bad, "last": last}
+
+
+# Calls per sample of the host time measured beside each eager timing: at
+# most ~60 GPU operations a call (torch-gather), so 8 calls stay far under
+# the launch queue without a profiler pass per implementation (CUPTI would
+# stay loaded and perturb the timings that follow).
+BESIDE_CALLS = 8
+BESIDE_SAMPLES = 5
+SLEEP_RATE = []  # torch.cuda._sleep cycles per second, measured once
+
+
+def host_beside(fns):
+    """Host seconds to issue one eager call, measured right after the call's
+    timing on the same inputs (rotating through fns): the median of
+    BESIDE_SAMPLES samples of host_samples, or None if none was valid. The
+    host's issue speed drifts between runs and machines (up to 2x), so the
+    figure that explains an eager timing is the one taken beside it."""
+    if not SLEEP_RATE:
+        SLEEP_RATE.append(sleep_cycles_per_s())
+    i = [0]
+
+    def one():
+        f = fns[i[0] % len(fns)]
+        i[0] += 1
+        f()
+
+    s = host_samples(one, BESIDE_CALLS, SLEEP_RATE[0], BESIDE_SAMPLES, min_sleep_s=0.02)["samples"]
+    return statistics.median(s) if s else None
 
 
 def eager_cases(x, kv, r, k, dense, sparq_variants, layouts, part):
@@ -1500,6 +1544,10 @@ def main():
             if path == rpath:
                 fh.write("# seconds: median per call (CUDA events around a pass over `sets` rotating input sets, / sets);"
                          " '+graph' variants replay the pass as a CUDA graph; the others are eager PyTorch\n")
+                fh.write(f"# host_beside (eager rows): CPU seconds to issue one call, measured right after the row's"
+                         f" timing on the same inputs: median of {BESIDE_SAMPLES} samples of {BESIDE_CALLS} back-to-back"
+                         " calls issued while torch.cuda._sleep holds the GPU (as the host part, without its profiler"
+                         " pass); empty where no sample was valid\n")
             csv.writer(fh).writerow(hdr)
     m = Micro(mpath)
     res = Results(rpath, device)
