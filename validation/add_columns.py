@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Add the columns that describe how each measured call ran to validation/h100.csv.
 
-Reads validation/h100.csv (decode-attention timings) and one or more host
-files (`measure.py --only host`: the CPU time to issue one eager call of each
-implementation, with the GPU held busy) and writes h100.csv back with five
-columns after the existing ones (validation/README.md defines them):
+Reads one or more runs of the grid (`measure.py`'s measured.csv, given with
+--run; without --run, the --measured file itself) and one or more host files
+(`measure.py --only host`: the CPU time to issue one eager call of each
+implementation, with the GPU held busy) and writes --measured: the first
+run's rows and comments, with
+
+  seconds       the least of the row's medians over the runs that have it
+                (interference from the rest of the machine only ever adds
+                time: eager timings differ between runs by 0.74-1.76x
+                (5th-95th percentile), CUDA-graph ones by 0.98-1.02x);
+  runs          how many runs measured the row;
+
+and six columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
-  host_seconds  eager rows only: the row's own `host_beside` (measure.py's
-                host issue time taken right after the row's timing) where
-                the file has one; otherwise the median host_seconds of the
-                same variant and k_layout over the shapes of each host file (the least
+  host_seconds  eager rows only: the median host_seconds of the same variant
+                and k_layout over the shapes of each host file (the least
                 of the files' medians: interference only adds host time)
                 where SparQ's torch.topk over S takes the same path (one
                 block per row: 2 GPU operations; multi-block radix select:
@@ -36,7 +43,7 @@ the columns come from. Idempotent: if the columns (or that comment) are
 already there, they are recomputed, not added again. The file is replaced
 atomically (a temporary file beside it, then os.replace).
 
-Usage: python3 validation/add_columns.py [--measured validation/h100.csv] [--host FILE ...]
+Usage: python3 validation/add_columns.py [--run FILE ...] [--measured validation/h100.csv] [--host FILE ...]
 """
 
 import argparse
@@ -50,9 +57,14 @@ import tempfile
 
 from grid import approx_grid
 
-NEW = ["dispatch", "host_seconds", "split", "materialize", "upcast"]
-NOTE = "# dispatch, host_seconds, split, materialize, upcast:"
-OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:")
+NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast"]
+NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast:"
+RUN_NOTE = "# run "
+OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
+             "# dispatch, host_seconds, split, materialize, upcast:")
+# The columns that name a measured call: rows of different runs with the
+# same key time the same thing.
+KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
 
 
 def data_lines(lines):
@@ -104,19 +116,33 @@ def host_medians(paths):
     return per, every
 
 
+def run_seconds(path):
+    """{KEY values: seconds} of a run file, and its `# command:` and
+    `# date:` comment lines."""
+    with open(path, newline="") as fh:
+        text = fh.read().splitlines()
+    facts = [ln for ln in text if ln.startswith(("# command:", "# date:"))]
+    rows = csv.DictReader(ln for ln in text if ln.strip() and not ln.lstrip().startswith("#"))
+    return {tuple(r[c] for c in KEY): float(r["seconds"]) for r in rows}, facts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--measured", default=os.path.join(here, "h100.csv"))
+    ap.add_argument("--run", action="append", default=[],
+                    help="a run of the grid (repeatable): the first gives the rows; without --run, --measured is read")
     ap.add_argument("--host", action="append", help="host file (repeatable; default validation/h100-host.csv)")
     args = ap.parse_args()
     args.host = args.host or [os.path.join(here, "h100-host.csv")]
 
     med, every = host_medians(args.host)
-    with open(args.measured, newline="") as fh:
+    src = args.run[0] if args.run else args.measured
+    with open(src, newline="") as fh:
         lines = fh.read().splitlines(keepends=True)
-    # Our own note from an earlier run goes; it is written again below.
-    lines = [ln for ln in lines if not ln.startswith((NOTE,) + OLD_NOTES)]
+    others = [(p, *run_seconds(p)) for p in args.run[1:]]
+    # Our own notes from an earlier run go; they are written again below.
+    lines = [ln for ln in lines if not ln.startswith((NOTE, RUN_NOTE) + OLD_NOTES)]
     rows = data_lines(lines)
     if not rows:
         sys.exit(f"{args.measured}: no header")
@@ -127,7 +153,6 @@ def main():
     col = {name: j for j, name in enumerate(header)}
     out = list(lines)
     missing = set()
-    n_beside = 0
 
     def emit(fields, old):
         # csv's own quoting; the line keeps its original ending (CRLF here).
@@ -138,14 +163,13 @@ def main():
     out[hi] = emit([header[j] for j in keep] + NEW, hline)
     for i, ln in rows[1:]:
         f = parse(ln)
+        key = tuple(f[col[c]] for c in KEY)
+        times = [float(f[col["seconds"]])] + [sec[key] for _, sec, _ in others if key in sec]
+        f[col["seconds"]] = f"{min(times):.6e}"
         variant = f[col["variant"]]
         graph = variant.endswith("+graph")
         host = ""
-        beside = f[col["host_beside"]] if "host_beside" in col else ""
-        if not graph and beside:
-            host = f"{float(beside):.6e}"
-            n_beside += 1
-        elif not graph:
+        if not graph:
             key = host_key(variant, f[col["k_layout"]], f[col["method"]], f[col["batch"]], f[col["kv_heads"]],
                            f[col["seq"]])
             if key in med:
@@ -164,28 +188,32 @@ def main():
             split = f[col["seq"]]
         mat = "true" if base == "torch-gather" else ""
         up = "true" if base == "sdpa-math" else ""
-        out[i] = emit([f[j] for j in keep] + ["graph" if graph else "eager", host, split, mat, up], ln)
+        out[i] = emit([f[j] for j in keep] + [str(len(times)), "graph" if graph else "eager", host, split, mat, up], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
-    note = (f"{NOTE} added by validation/add_columns.py: dispatch = graph for '+graph' variants, else eager;"
-            f" host_seconds (eager rows) = the row's host_beside (host issue time measured right after its timing)"
-            f" where present ({n_beside} rows), else the median host_seconds of the same variant and k_layout over the shapes"
+    note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
+            f" {1 + len(others)} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
+            " dispatch = graph for '+graph' variants, else eager;"
+            f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
             " the least of the files' medians; split, materialize and upcast from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
-    out.insert(hi, note)
+    runs = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
+            for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]
+    out[hi:hi] = runs + [note]
 
     d = os.path.dirname(os.path.abspath(args.measured))
     fd, tmp = tempfile.mkstemp(prefix=".h100-", suffix=".csv", dir=d)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             fh.writelines(out)
-        os.chmod(tmp, os.stat(args.measured).st_mode & 0o777)
+        os.chmod(tmp, os.stat(src).st_mode & 0o777)
         os.replace(tmp, args.measured)
     except BaseException:
         os.unlink(tmp)
         raise
     n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
-    print(f"{args.measured}: {len(rows) - 1} rows, {n_eager} eager, {n_beside} with a host figure beside; host_seconds for {len(med)} (variant, k_layout, topk path)"
+    print(f"{args.measured}: {len(rows) - 1} rows from {src}, {n_eager} eager, least seconds over {1 + len(others)} run(s);"
+          f" host_seconds for {len(med)} (variant, k_layout, topk path)"
           + (f"; not measured: {sorted(missing)}" if missing else ""))
 
 
