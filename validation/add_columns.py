@@ -9,8 +9,9 @@ run's rows and comments, with
 
   seconds       the least of the row's medians over the runs that have it
                 (interference from the rest of the machine only ever adds
-                time: eager timings differ between runs by 0.74-1.76x
-                (5th-95th percentile), CUDA-graph ones by 0.98-1.02x);
+                time: two runs back to back on one machine put eager
+                timings 0.73-1.20x apart (5th-95th percentile; 0.27-4.5x
+                at the extremes), CUDA-graph ones 0.99-1.01x);
   runs          how many runs measured the row;
 
 and six columns after the existing ones (validation/README.md defines them):

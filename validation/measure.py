@@ -883,7 +883,7 @@ def micro_torch_gather(m, quick, rotate_bytes):
 # Attention measurements
 
 HEADER = ["device", "method", "impl", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "k_layout",
-          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets", "host_beside"]
+          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets"]
 
 
 class Results:
@@ -893,17 +893,15 @@ class Results:
         self.device = device
         self.rows = []
 
-    def add(self, method, impl, x, r, k, layout, variant, t, sets, host=None):
+    def add(self, method, impl, x, r, k, layout, variant, t, sets):
         med, lo, hi, n = t
         row = [self.device, method, impl, x.B, x.H, x.Hkv, x.D, x.S, r or "", k or "", layout or "", "fp16",
-               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets, "" if host is None else f"{host:.6e}"]
+               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets]
         self.w.writerow(row)
         self.f.flush()
         self.rows.append(row)
         kv = 2 * x.B * x.Hkv * x.S * x.D * 2
         extra = f" kv-bw {kv / med / 1e12:5.2f} TB/s" if method == "dense" else ""
-        if host is not None:
-            extra += f" host {host * 1e6:7.1f} us"
         log(f"  {method:5s} {variant:22s} B={x.B:<3d} H={x.H}/{x.Hkv} S={x.S:<6d} "
             f"{'' if r is None else f'r={r} k={k} {layout}':20s} {med * 1e6:10.1f} us{extra}")
 
@@ -1011,13 +1009,8 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
             vname = variant + ("+graph" if graph else "")
             t = attempt(f"{vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
                         lambda: time_pass(run, len(fns), graph=graph))
-            if t is None:
-                continue
-            host = None
-            if not graph:
-                host = attempt(f"host beside {vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
-                               lambda: host_beside(fns))
-            res.add(method, impl, x0, r, k, layout, vname, t, len(fns), host)
+            if t is not None:
+                res.add(method, impl, x0, r, k, layout, vname, t, len(fns))
 
     if dense:
         for name, be in sdpa_backends():
@@ -1086,13 +1079,11 @@ HOST_LAUNCHES = 500  # pending GPU operations per timed loop, well under the lau
 HOST_MIN_SLEEP_S = 0.05
 
 HOST_METHOD = ("# host_seconds: CPU wall time to issue one eager call: time.perf_counter around N back-to-back calls"
-               f" (N = min(20, {HOST_LAUNCHES} / kernels), so the launch queue never fills), / N, issued while a"
-               " torch.cuda._sleep spin kernel holds the GPU, so device execution never throttles the host; a sample"
-               " counts only if a CUDA event recorded after the N calls was still pending and the calls took under half"
-               f" the sleep (10x an unthrottled loop, >= {HOST_MIN_SLEEP_S} s); 3 warm-up calls first (torch.compile,"
+               f" (N = min(20, {HOST_LAUNCHES} / kernels), so the launch queue never fills), / N, issued right after"
+               " torch.cuda.synchronize with the GPU idle (free_samples: unless a call waits for the device, see"
+               " '# syncs' lines, the device never throttles N calls); 3 warm-up calls first (torch.compile,"
                " Triton JIT, cuDNN plans), Python's GC off in the loop; median, min, max over `samples` repeats."
-               " kernels: GPU operations per call (kernels + memcpy + memset), counted with torch.profiler over 3 calls."
-               " Empty host_seconds: no valid sample (see '# invalid' lines)")
+               " kernels: GPU operations per call (kernels + memcpy + memset), counted with torch.profiler over 3 calls.")
 
 
 def sleep_cycles_per_s():
@@ -1150,7 +1141,32 @@ def host_sample(fn, n, cycles):
     return t, busy
 
 
-def host_time(fn, cycles_per_s, reps, base_syncs):
+def free_samples(fn, n, reps):
+    """Host seconds per call, `reps` samples of n back-to-back calls of fn,
+    each issued right after a device synchronize with the GPU idle: n times
+    the call's GPU operations stay well under the launch queue, so unless a
+    call waits for the device (device_ops counts those), the device never
+    throttles the host. validation/h100-hostcheck.csv: over 30 host-bound
+    cases this figure is within -7 ... +4 % of the eager timing (10th-90th
+    percentile), where issuing behind a torch.cuda._sleep spin
+    (host_samples) reads a median 13 % high (up to 61 %)."""
+    out = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(reps):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - t0) / n)
+        torch.cuda.synchronize()
+    finally:
+        gc.enable()
+    return out
+
+
+def host_time(fn, reps, base_syncs):
     """Host seconds per call of fn (median, min, max over the valid samples)
     and what it puts on the GPU (device_ops, less base_syncs: those counted
     for an empty fn)."""
@@ -1160,7 +1176,7 @@ def host_time(fn, cycles_per_s, reps, base_syncs):
     ops = device_ops(fn)
     ops["syncs"] = max(0.0, ops["syncs"] - base_syncs)
     n = int(max(4, min(20, HOST_LAUNCHES // max(ops["ops"], 1))))
-    return {**host_samples(fn, n, cycles_per_s, reps), **ops}
+    return {"samples": free_samples(fn, n, reps), "n": n, **ops}
 
 
 def host_samples(fn, n, cycles_per_s, reps, min_sleep_s=HOST_MIN_SLEEP_S):
@@ -1206,32 +1222,12 @@ def host_samples(fn, n, cycles_per_s, reps, min_sleep_s=HOST_MIN_SLEEP_S):
     return {"samples": samples, "n": n, "sleep_s": sleep_s, "free_s": free / n, "bad": bad, "last": last}
 
 
-# Calls per sample of the host time measured beside each eager timing: at
-# most ~60 GPU operations a call (torch-gather), so 8 calls stay far under
-# the launch queue without a profiler pass per implementation (CUPTI would
-# stay loaded and perturb the timings that follow).
-BESIDE_CALLS = 8
-BESIDE_SAMPLES = 5
+# Calls per sample of the hostcheck part's short loops: at most ~60 GPU
+# operations a call (torch-gather), so 8 calls stay far under the launch
+# queue without a profiler pass per implementation.
+CHECK_CALLS = 8
+CHECK_SAMPLES = 5
 SLEEP_RATE = []  # torch.cuda._sleep cycles per second, measured once
-
-
-def host_beside(fns):
-    """Host seconds to issue one eager call, measured right after the call's
-    timing on the same inputs (rotating through fns): the median of
-    BESIDE_SAMPLES samples of host_samples, or None if none was valid. The
-    host's issue speed drifts between runs and machines (up to 2x), so the
-    figure that explains an eager timing is the one taken beside it."""
-    if not SLEEP_RATE:
-        SLEEP_RATE.append(sleep_cycles_per_s())
-    i = [0]
-
-    def one():
-        f = fns[i[0] % len(fns)]
-        i[0] += 1
-        f()
-
-    s = host_samples(one, BESIDE_CALLS, SLEEP_RATE[0], BESIDE_SAMPLES, min_sleep_s=0.02)["samples"]
-    return statistics.median(s) if s else None
 
 
 def eager_cases(x, kv, r, k, dense, sparq_variants, layouts, part):
@@ -1265,14 +1261,13 @@ def measure_host(args, head):
     for line in head:
         fh.write(line + "\n")
     fh.write(HOST_METHOD + "\n")
-    rate = sleep_cycles_per_s()
     base = device_ops(lambda: None)["syncs"]
-    fh.write(f"# host: torch.cuda._sleep spins at {rate / 1e9:.3f} G cycles/s; the profiler counts {base:g} waits"
+    fh.write(f"# host: the profiler counts {base:g} waits"
              " for the device per call of an empty function, taken off each variant's count\n")
     w = csv.writer(fh)
     w.writerow(HOST_HEADER)
     fh.flush()
-    log(f"host: torch.cuda._sleep spins at {rate / 1e9:.3f} G cycles/s; empty fn: {base:g} waits per call")
+    log(f"host: empty fn: {base:g} waits per call")
     reps = 3 if args.quick else 7
     shapes = HOST_SHAPES[:2] if args.quick else HOST_SHAPES
     r, k, D = 32, 128, 128
@@ -1281,7 +1276,7 @@ def measure_host(args, head):
 
     def one(variant, method, layout, x, build):
         res = attempt(f"host {variant} {layout} B={x.B} H={x.H}/{x.Hkv} S={x.S}",
-                      lambda: host_time(build(), rate, reps, base))
+                      lambda: host_time(build(), reps, base))
         if res is None:
             return
         ops = res["ops"]
@@ -1294,9 +1289,6 @@ def measure_host(args, head):
             row += [f"{statistics.median(s):.6e}", f"{min(s):.6e}", f"{max(s):.6e}", len(s), kern]
             table.setdefault((variant, layout), []).append((shape, statistics.median(s), kern))
         else:
-            t, busy, sl = res["last"]
-            fh.write(f"# invalid: {variant} {layout} {shape}: no valid sample in {res['bad']} tr{'y' if res['bad'] == 1 else 'ies'} (last: {res['n']}"
-                     f" calls in {t:.4f} s, sleep {sl:.3f} s, GPU {'busy' if busy else 'idle'} after them)\n")
             row += ["", "", "", 0, kern]
         if res["syncs"]:
             fh.write(f"# syncs: {variant} {layout} {shape}: {res['syncs']:g} host synchronizations per call\n")
@@ -1306,7 +1298,7 @@ def measure_host(args, head):
             + (f"{statistics.median(s) * 1e6:8.1f} us [{min(s) * 1e6:.1f}, {max(s) * 1e6:.1f}] x{len(s)}"
                if s else "  invalid") +
             f"  {kern} ops ({res['memcpy']:g} memcpy, {res['memset']:g} memset, {res['syncs']:g} syncs)"
-            f"  N={res['n']} sleep {res['sleep_s'] * 1e3:.0f} ms, unthrottled {res['free_s'] * 1e6:.1f} us")
+            f"  N={res['n']}")
         key = (variant, layout, x.g)
         if key not in named:
             named.add(key)
@@ -1350,6 +1342,85 @@ def measure_host(args, head):
         meds = [p[1] for p in pts]
         log(f"  {v:14s} {lay:6s} {statistics.median(meds) * 1e6:7.1f}us {min(meds) * 1e6:7.1f}us "
             f"{max(meds) * 1e6:7.1f}us {len(pts):6d} {','.join(sorted(set(p[2] for p in pts)))}")
+
+
+# --------------------------------------------------------------------------
+# Host-time probe: which way of timing the host's issue explains the eager
+# timings? Four figures per implementation and shape, taken back to back on
+# the same rotating inputs as the grid.
+
+HOSTCHECK_SHAPES = [(1, 32, 8, 1024), (1, 32, 32, 1024), (4, 32, 8, 4096), (1, 32, 32, 16384), (16, 32, 32, 4096)]
+HOSTCHECK_HEADER = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "sets",
+                    "eager_seconds", "graph_seconds", "held_short", "free_short", "free_long", "free_long_calls"]
+
+
+def free_loop(fn, n, reps):
+    """Median of free_samples."""
+    return statistics.median(free_samples(fn, n, reps))
+
+
+def measure_hostcheck(args, head):
+    """The `hostcheck` part, written to --out/hostcheck.csv: per eager
+    implementation and shape, the grid's eager timing (CUDA events), its
+    CUDA-graph timing, and the host's issue time three ways: held_short
+    (CHECK_CALLS calls while torch.cuda._sleep holds the GPU: the host
+    part's method before session 4), free_short (the same calls with the GPU idle at the
+    start), free_long (a ~40 ms loop with the GPU idle at the start: the
+    host's pace once warm; throttled by the device when the call is
+    device-bound and the launch queue fills)."""
+    path = os.path.join(args.out, "hostcheck.csv")
+    fh = open(path, "w", newline="")
+    for line in head:
+        fh.write(line + "\n")
+    w = csv.writer(fh)
+    w.writerow(HOSTCHECK_HEADER)
+    if not SLEEP_RATE:
+        SLEEP_RATE.append(sleep_cycles_per_s())
+    r, k, D = 32, 128, 128
+    for (B, H, Hkv, S) in HOSTCHECK_SHAPES[:2] if args.quick else HOSTCHECK_SHAPES:
+        kv = B * Hkv * S * D * 2
+        ns = n_sets(3 * kv, args.rotate_bytes)
+        torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+        xs = [Inputs(B, H, Hkv, S, D, torch.float16, kt=True) for _ in range(ns)]
+        cases = eager_cases(xs[0], kv, r, k, True, ["torch-gather", "triton", "triton-split"], ("twice", "once"),
+                            "hostcheck")
+        for ci, (v, method, layout, _) in enumerate(cases):
+            def build(xx, ci=ci):
+                return eager_cases(xx, kv, r, k, True, ["torch-gather", "triton", "triton-split"], ("twice", "once"),
+                                   "hostcheck")[ci][3]()
+
+            def probe(v=v, method=method, layout=layout, build=build):
+                fns = [build(xx) for xx in xs]
+                i = [0]
+
+                def one():
+                    f = fns[i[0] % len(fns)]
+                    i[0] += 1
+                    f()
+
+                def run():
+                    for f in fns:
+                        f()
+
+                eager = time_pass(run, len(fns))[0]
+                graph = time_pass(run, len(fns), graph=True)[0]
+                held = host_samples(one, CHECK_CALLS, SLEEP_RATE[0], CHECK_SAMPLES, min_sleep_s=0.02)["samples"]
+                short = free_loop(one, CHECK_CALLS, CHECK_SAMPLES)
+                n_long = int(max(CHECK_CALLS, min(2000, 0.04 / max(short, 1e-6))))
+                long_ = free_loop(one, n_long, 3)
+                row = [v, method, layout, B, H, Hkv, D, S, r if method == "sparq" else "", k if method == "sparq" else "",
+                       len(fns), f"{eager:.6e}", f"{graph:.6e}", f"{statistics.median(held):.6e}" if held else "",
+                       f"{short:.6e}", f"{long_:.6e}", n_long]
+                w.writerow(row)
+                fh.flush()
+                log(f"  hostcheck {v:14s} {layout:5s} B={B} H={H}/{Hkv} S={S}: eager {eager * 1e6:7.1f} graph {graph * 1e6:7.1f}"
+                    f" held {statistics.median(held) * 1e6 if held else float('nan'):7.1f} free-short {short * 1e6:7.1f}"
+                    f" free-long {long_ * 1e6:7.1f} us (x{n_long})")
+
+            attempt(f"hostcheck {v} {layout} B={B} H={H}/{Hkv} S={S}", probe)
+        del xs, cases
+        torch.cuda.empty_cache()
+    fh.close()
 
 
 # --------------------------------------------------------------------------
@@ -1515,8 +1586,8 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather"
-                    " (kernels: not in the default set)")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck"
+                    " (kernels, hostcheck: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1544,10 +1615,6 @@ def main():
             if path == rpath:
                 fh.write("# seconds: median per call (CUDA events around a pass over `sets` rotating input sets, / sets);"
                          " '+graph' variants replay the pass as a CUDA graph; the others are eager PyTorch\n")
-                fh.write(f"# host_beside (eager rows): CPU seconds to issue one call, measured right after the row's"
-                         f" timing on the same inputs: median of {BESIDE_SAMPLES} samples of {BESIDE_CALLS} back-to-back"
-                         " calls issued while torch.cuda._sleep holds the GPU (as the host part, without its profiler"
-                         " pass); empty where no sample was valid\n")
             csv.writer(fh).writerow(hdr)
     m = Micro(mpath)
     res = Results(rpath, device)
@@ -1570,6 +1637,8 @@ def main():
         attempt("host", lambda: measure_host(args, head))
     if "kernels" in parts:
         attempt("kernels", lambda: measure_kernels(args, head))
+    if "hostcheck" in parts:
+        attempt("hostcheck", lambda: measure_hostcheck(args, head))
 
     D = 128
     if "rk" in parts and not args.quick:
