@@ -1346,7 +1346,7 @@ def measure_host(args, head):
 
 # --------------------------------------------------------------------------
 # Host-time probe: which way of timing the host's issue explains the eager
-# timings? Four figures per implementation and shape, taken back to back on
+# timings? Five figures per implementation and shape, taken back to back on
 # the same rotating inputs as the grid.
 
 HOSTCHECK_SHAPES = [(1, 32, 8, 1024), (1, 32, 32, 1024), (4, 32, 8, 4096), (1, 32, 32, 16384), (16, 32, 32, 4096)]
@@ -1364,8 +1364,8 @@ def measure_hostcheck(args, head):
     implementation and shape, the grid's eager timing (CUDA events), its
     CUDA-graph timing, and the host's issue time three ways: held_short
     (CHECK_CALLS calls while torch.cuda._sleep holds the GPU: the host
-    part's method before session 4), free_short (the same calls with the GPU idle at the
-    start), free_long (a ~40 ms loop with the GPU idle at the start: the
+    part's method before session 4), free_short (the same calls with the
+    GPU idle at the start), free_long (a ~40 ms loop with the GPU idle at the start: the
     host's pace once warm; throttled by the device when the call is
     device-bound and the launch queue fills)."""
     path = os.path.join(args.out, "hostcheck.csv")
