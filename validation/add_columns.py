@@ -4,7 +4,7 @@
 Reads one or more runs of the grid (`measure.py`'s measured.csv, given with
 --run; without --run, the --measured file itself) and one or more host files
 (`measure.py --only host`: the CPU time to issue one eager call of each
-implementation, with the GPU held busy) and writes --measured: the first
+implementation, apart from the device) and writes --measured: the first
 run's rows and comments, with
 
   seconds       the least of the row's medians over the runs that have it
@@ -142,11 +142,13 @@ def main():
     with open(src, newline="") as fh:
         lines = fh.read().splitlines(keepends=True)
     others = [(p, *run_seconds(p)) for p in args.run[1:]]
-    # Our own notes from an earlier run go; they are written again below.
-    lines = [ln for ln in lines if not ln.startswith((NOTE, RUN_NOTE) + OLD_NOTES)]
+    # Our own notes from an earlier run go; they are written again below
+    # (the '# run' lines only when the runs are given again).
+    ours = (NOTE,) + OLD_NOTES + ((RUN_NOTE,) if args.run else ())
+    lines = [ln for ln in lines if not ln.startswith(ours)]
     rows = data_lines(lines)
     if not rows:
-        sys.exit(f"{args.measured}: no header")
+        sys.exit(f"{src}: no header")
     hi, hline = rows[0]
     header = parse(hline)
     # Drop the two columns if an earlier run added them, then append them.
@@ -154,6 +156,7 @@ def main():
     col = {name: j for j, name in enumerate(header)}
     out = list(lines)
     missing = set()
+    n_runs = 1
 
     def emit(fields, old):
         # csv's own quoting; the line keeps its original ending (CRLF here).
@@ -189,18 +192,21 @@ def main():
             split = f[col["seq"]]
         mat = "true" if base == "torch-gather" else ""
         up = "true" if base == "sdpa-math" else ""
-        out[i] = emit([f[j] for j in keep] + [str(len(times)), "graph" if graph else "eager", host, split, mat, up], ln)
+        # Recomputed in place (no --run), the file keeps the runs it was built from.
+        runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
+        n_runs = max(n_runs, int(runs))
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
-            f" {1 + len(others)} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
+            f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
             " the least of the files' medians; split, materialize and upcast from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
-    runs = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
-            for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]
-    out[hi:hi] = runs + [note]
+    run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
+                 for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]
+    out[hi:hi] = run_notes + [note]
 
     d = os.path.dirname(os.path.abspath(args.measured))
     fd, tmp = tempfile.mkstemp(prefix=".h100-", suffix=".csv", dir=d)
@@ -213,7 +219,7 @@ def main():
         os.unlink(tmp)
         raise
     n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
-    print(f"{args.measured}: {len(rows) - 1} rows from {src}, {n_eager} eager, least seconds over {1 + len(others)} run(s);"
+    print(f"{args.measured}: {len(rows) - 1} rows from {src}, {n_eager} eager, least seconds over {n_runs} run(s);"
           f" host_seconds for {len(med)} (variant, k_layout, topk path)"
           + (f"; not measured: {sorted(missing)}" if missing else ""))
 
