@@ -245,6 +245,7 @@ func TestRejectsBadSpecs(t *testing.T) {
 		{"upcast fused", shape, Spec{Method: MethodDense, Impl: Fused, Upcast: true}},
 		{"upcast sparq", shape, Spec{Method: MethodSparQ, Impl: Unfused, R: 4, K: 8, KLayout: KTwice, Upcast: true}},
 		{"materialize dense", shape, Spec{Method: MethodDense, Impl: Unfused, Materialize: true}},
+		{"compiled alone", shape, Spec{Method: MethodSparQ, Impl: Unfused, R: 4, K: 8, KLayout: KTwice, Compiled: true}},
 		{"H % Hkv", Shape{Batch: 1, Heads: 6, KVHeads: 4, HeadDim: 32, Seq: 64}, Spec{Method: MethodDense, Impl: Fused}},
 		{"S = 0", Shape{Batch: 1, Heads: 4, KVHeads: 4, HeadDim: 32, Seq: 0}, Spec{Method: MethodDense, Impl: Fused}},
 		{"negative batch", Shape{Batch: -1, Heads: 4, KVHeads: 4, HeadDim: 32, Seq: 8}, Spec{Method: MethodDense, Impl: Fused}},

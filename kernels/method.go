@@ -282,6 +282,30 @@ type tail struct {
 	// softmax, no renormalisation.
 	probs         bool
 	sExact, sWSum int
+	// copyRows: the selected rows of K and V are gathered into rowsCopy
+	// ([B, Hkv, 2, n, D]) by a copy kernel and read back by the matmul, as
+	// a PyTorch implementation runs (Spec.Materialize).
+	copyRows bool
+	rowsCopy traces.TensorID
+}
+
+// declareRowsCopy routes the selected rows through memory (Spec.Materialize).
+func (t *tail) declareRowsCopy(p *plan) {
+	B, Hkv, D := int64(p.shape.Batch), int64(p.shape.KVHeads), int64(p.shape.HeadDim)
+	t.copyRows = true
+	t.rowsCopy = p.inter(TensorKVRows, p.e, "B,Hkv,2,K,D", B, Hkv, 2, t.n, D)
+}
+
+// copyRowsOf records the copy of n selected rows of K (which = 0) or V
+// (which = 1): written by the gather, read back by the matmul.
+func (t *tail) copyRowsOf(x *stepCtx, bf *traces.Buf, which int64) {
+	if !t.copyRows {
+		return
+	}
+	D, e := int64(x.p.shape.HeadDim), x.p.e
+	off := (x.ref.pair*2 + which) * t.n * D * e
+	x.p.wr(bf, t.rowsCopy, off, t.n*D*e)
+	x.p.rd(bf, t.rowsCopy, off, t.n*D*e)
 }
 
 // declareLogits declares the tensor the two stages hand over.
@@ -326,6 +350,7 @@ func (t *tail) exact(x *stepCtx, sel rowSel, q []float32, qt traces.TensorID, kd
 	scale := invSqrt(D64)
 	logit := x.sc.logitK[:g*n]
 	bf.Rows(traces.Read, p.k, x.ref.kv, D64*e, D64*e, sel.rows())
+	t.copyRowsOf(x, bf, 0)
 	for h := range g {
 		gatherScores(q[h*D:(h+1)*D], kd, sel.pos, logit[h*n:(h+1)*n], scale)
 	}
@@ -356,6 +381,7 @@ func (t *tail) weightedSum(x *stepCtx, sel rowSel, logit []float32, alpha []floa
 	acc := x.out.Out
 	clear(acc)
 	bf.Rows(traces.Read, p.v, x.ref.kv, D64*e, D64*e, sel.rows())
+	t.copyRowsOf(x, bf, 1)
 	for h := range g {
 		gatherWeightedSum(logit[h*n:(h+1)*n], x.pp.data.V, sel.pos, acc[h*D:(h+1)*D])
 	}
@@ -398,10 +424,16 @@ func (t *tail) closedForm(p *plan, add adder, qt traces.TensorID, qRead bool) {
 		}
 		add(t.sExact, p.k, t.n*D*e)
 		add(t.sExact, t.logits, G*t.n*e)
+		if t.copyRows {
+			add(t.sExact, t.rowsCopy, 2*t.n*D*e)
+		}
 	}
 	add(t.sWSum, t.logits, G*t.n*e)
 	add(t.sWSum, t.idx, t.idxLen)
 	add(t.sWSum, p.v, t.n*D*e)
+	if t.copyRows {
+		add(t.sWSum, t.rowsCopy, 2*t.n*D*e)
+	}
 	if t.alpha >= 0 {
 		add(t.sWSum, p.vmean, D*4)
 		add(t.sWSum, t.alpha, G*4)

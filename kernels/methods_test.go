@@ -539,10 +539,13 @@ func TestStepsGrowTheCache(t *testing.T) {
 	}
 }
 
-// TestSparQStructureOptions checks that Split and Materialize change how the
-// step is laid out on the device, never what it computes: the same outputs
-// bit for bit, the split grid's work units, and the materialized gather's
-// extra write and read of r·S elements per pair with its own stage.
+// TestSparQStructureOptions checks that Split, Materialize and Compiled
+// change how the step is laid out on the device, never what it computes:
+// the same outputs bit for bit, the split grid's work units, the
+// materialized gathers' extra write and read of r·S elements per pair
+// (with their own stage) and of the k selected rows of K and V, and the
+// compiled pipeline's same bytes with no library copy elements and fewer
+// launches.
 func TestSparQStructureOptions(t *testing.T) {
 	shapes := []Shape{
 		{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 1000},
@@ -567,7 +570,9 @@ func TestSparQStructureOptions(t *testing.T) {
 			split, mat := base, base
 			split.Split = 256
 			mat.Materialize = true
-			for name, o := range map[string]*Result{"split": run(split), "materialize": run(mat)} {
+			comp := mat
+			comp.Compiled = true
+			for name, o := range map[string]*Result{"split": run(split), "materialize": run(mat), "compiled": run(comp)} {
 				for i := range ref.Outputs {
 					a, b := ref.Outputs[i].Out, o.Outputs[i].Out
 					if !slices.Equal(a, b) {
@@ -595,10 +600,30 @@ func TestSparQStructureOptions(t *testing.T) {
 			if len(mt.Stages) != len(rt.Stages)+1 || mt.Stages[1].Name != StageGather {
 				t.Fatalf("%v %s: materialized stages %v: want a gather stage after top-r", shape, layout, stageNames(mt))
 			}
-			// K_sel written and read back (fp16), and i1 read by the gather.
-			extra := 2*pairs*int64(base.R)*int64(shape.Seq)*2 + pairs*int64(base.R)*IndexBytes
+			// K_sel written and read back (fp16), i1 read by the gather, and
+			// the k selected rows of K and of V written and read back.
+			k := int64(min(base.K, shape.Seq))
+			extra := 2*pairs*int64(base.R)*int64(shape.Seq)*2 + pairs*int64(base.R)*IndexBytes + 4*pairs*k*int64(shape.HeadDim)*2
 			if got := mt.Totals().Bytes() - rt.Totals().Bytes(); got != extra {
-				t.Errorf("%v %s: materialized moves %d more bytes, want 2·pairs·r·S·e + pairs·r·4 = %d", shape, layout, got, extra)
+				t.Errorf("%v %s: materialized moves %d more bytes, want 2·pairs·r·S·e + pairs·r·4 + 4·pairs·k·D·e = %d", shape, layout, got, extra)
+			}
+			ct := run(comp).Trace
+			if got, want := ct.Totals().Bytes(), mt.Totals().Bytes(); got != want {
+				t.Errorf("%v %s: compiled moves %d bytes, want the materialized pipeline's %d", shape, layout, got, want)
+			}
+			var matCopies, compCopies int64
+			var matLaunches, compLaunches int
+			for i := range mt.Stages {
+				matCopies += mt.StageArith(i).CopyElems
+				compCopies += ct.StageArith(i).CopyElems
+				matLaunches += mt.Stages[i].LaunchCount()
+				compLaunches += ct.Stages[i].LaunchCount()
+			}
+			if matCopies == 0 || compCopies != 0 {
+				t.Errorf("%v %s: copy elements materialized %d, compiled %d: want >0 and 0", shape, layout, matCopies, compCopies)
+			}
+			if compLaunches >= matLaunches {
+				t.Errorf("%v %s: compiled launches %d, want fewer than materialized's %d", shape, layout, compLaunches, matLaunches)
 			}
 		}
 	}

@@ -33,6 +33,7 @@ const (
 	TensorSlotPos   = "slot_pos"    // H2O: the position each cache slot holds
 	TensorVictim    = "victim"      // H2O: the slot the next token replaces
 	TensorKSel      = "K_sel"       // SparQ materialized: the r gathered components of every key
+	TensorKVRows    = "KV_rows"     // SparQ materialized: the k gathered rows of K and of V
 	TensorQ32       = "q_fp32"      // dense upcast: q cast to fp32
 	TensorK32       = "K_fp32"      // dense upcast: K cast to fp32
 	TensorV32       = "V_fp32"      // dense upcast: V cast to fp32

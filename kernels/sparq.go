@@ -30,7 +30,10 @@ import (
 // intermediate is rounded to its stored type. Fused: one stage keeps them on
 // chip in fp32. Materialized (Spec.Materialize, a PyTorch implementation):
 // a gather stage between top-r and approx-scores reads the r columns and
-// writes them to K_sel, [B, Hkv, r, S], which approx-scores reads back.
+// writes them to K_sel, [B, Hkv, r, S], which approx-scores reads back;
+// exact-scores and weighted-sum write the k selected rows of K and of V to
+// KV_rows and read them back. Compiled (Spec.Compiled, torch.compile): the
+// same bytes, from generated kernels rather than library copies.
 //
 // Closed form per KV head (elements, with the append stage): S·r + 2·k·D
 // read, k and v written (plus the Kt copy), v̄ read and written and read
@@ -84,6 +87,21 @@ func (m *sparqMethod) declare(p *plan) {
 	p.launches(m.sSoftTopK, 6)
 	m.tail.declareStages(p, true)
 	if p.spec.Materialize {
+		m.tail.declareRowsCopy(p)
+	}
+	if p.spec.Compiled {
+		// Inductor's kernels for the same pipeline (validation/NOTES.md,
+		// session 5, Nsight Compute): the |q| sum, torch.topk's two kernels
+		// and the fused q[i1]·τ kernel; the gather; the matmul; the fused
+		// scale-softmax-rank kernel and torch.topk; one fused gather of
+		// K[i2] and V[i2], the matmul and the fused softmax; the matmul and
+		// the fused blend.
+		p.launches(m.sTopR, 4)
+		p.launches(m.sApprox, 1)
+		p.launches(m.sSoftTopK, 2)
+		p.launches(m.tail.sExact, 3)
+		p.launches(m.tail.sWSum, 2)
+	} else if p.spec.Materialize {
 		// The gather-based PyTorch version (validation/measure.py's
 		// sparq_torch) runs every element-wise step as its own kernel:
 		// gathering q[i1], √τ² and its cast, the matmul and the division by
@@ -152,7 +170,11 @@ func (m *sparqMethod) step(x *stepCtx) {
 		sel := x.ref.pair * R64 * S64 * e
 		p.wr(scan, m.kSel, sel, R64*S64*e)
 		p.rd(bf, m.kSel, sel, R64*S64*e)
-		scan.Arith(traces.Arith{CopyElems: R64 * S64})
+		if !p.spec.Compiled {
+			// torch.gather's kernel is paced by its elements, not its
+			// bytes; Inductor's generated gather streams.
+			scan.Arith(traces.Arith{CopyElems: R64 * S64})
+		}
 	}
 	for h := range g {
 		row := lh[h*S : (h+1)*S]
@@ -195,7 +217,7 @@ func (m *sparqMethod) step(x *stepCtx) {
 		blend = alpha
 	}
 	m.tail.weightedSum(x, sel, logit, blend)
-	if m.kSel >= 0 {
+	if m.kSel >= 0 && !p.spec.Compiled {
 		// The PyTorch version copies K[i2] and V[i2] with torch.gather
 		// before its matmuls.
 		x.buf(m.tail.sExact).Arith(traces.Arith{CopyElems: int64(len(i2)) * D64})

@@ -113,6 +113,14 @@ type Spec struct {
 	// SparQ only; the default is the paper's Triton kernels, which gather
 	// inside the kernel that consumes the data.
 	Materialize bool `json:"materialize,omitempty"`
+	// Compiled is the materialized PyTorch pipeline under torch.compile:
+	// Inductor writes the gathers and the element-wise steps as its own
+	// generated kernels. The gathered operands still go through memory
+	// (the matmuls stay library calls), but the gather kernels stream at
+	// memory rate rather than at the library copy kernel's element rate,
+	// and the element-wise steps fuse into fewer launches. Requires
+	// Materialize.
+	Compiled bool `json:"compiled,omitempty"`
 	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
 	// math attention backend does with 16-bit inputs: a cast kernel writes
 	// q, K and V in fp32, GQA repeats K and V to every query head, K is
@@ -141,6 +149,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Materialize && (m != MethodSparQ || s.Impl != Unfused) {
 		return fmt.Errorf("materialize applies to unfused sparq only (got %s %s): a fused kernel keeps its gathers on chip", s.Impl, m)
+	}
+	if s.Compiled && !s.Materialize {
+		return fmt.Errorf("compiled applies to a materialized pipeline: set materialize too")
 	}
 	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
 		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)
@@ -206,7 +217,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Upcast: s.Upcast}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, Upcast: s.Upcast}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

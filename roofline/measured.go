@@ -36,12 +36,16 @@ import (
 //	dispatch      graph (replayed from a CUDA graph: device time only) or
 //	              eager (each kernel issued by the host as the call runs)
 //	host_seconds  eager only: the host's time to issue one call, measured
-//	              with the device held busy (a launch-overhead benchmark)
+//	              apart from the device's (calls issued back to back after a
+//	              synchronize, the GPU idle)
 //	split         positions per work unit of the stages that scan the
 //	              sequence (a split-K grid); empty: one per (sequence, KV head)
 //	materialize   true when gathers write their result to device memory for
 //	              the next kernel (torch.gather), false or empty when the
 //	              consuming kernel gathers directly
+//	compiled      true when a materialized pipeline ran under torch.compile:
+//	              its gathers and element-wise steps are generated kernels
+//	              that stream at memory rate (needs materialize)
 //	upcast        true when unfused dense attention ran on fp32 copies of
 //	              q, K and V (PyTorch's math backend with 16-bit inputs)
 //
@@ -100,6 +104,9 @@ type Measurement struct {
 	// Materialize is true when the measured gathers went through device
 	// memory.
 	Materialize bool `json:"materialize,omitempty"`
+	// Compiled is true when the materialized pipeline ran under
+	// torch.compile (generated gather and element-wise kernels).
+	Compiled bool `json:"compiled,omitempty"`
 	// Upcast is true when the measured dense kernel computed on fp32
 	// copies of its inputs.
 	Upcast bool `json:"upcast,omitempty"`
@@ -333,7 +340,7 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	for _, f := range []struct {
 		col string
 		dst *bool
-	}{{"materialize", &m.Materialize}, {"upcast", &m.Upcast}} {
+	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"upcast", &m.Upcast}} {
 		switch s := opt(f.col); s {
 		case "", "false", "0":
 		case "true", "1":
@@ -371,7 +378,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 		rec := []string{m.Device, m.Method, m.Impl, strconv.Itoa(m.Batch), strconv.Itoa(m.Heads), strconv.Itoa(m.KVHeads),
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
-			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast)}
+			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -382,7 +389,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Cases for Nsight Compute: one call of each implementation whose
+prediction misses (and of a neighbour that does not), profiled kernel by
+kernel under `ncu`, to find the mechanism a miss lacks. Diagnostic only:
+nothing here sets a device figure (the device model is calibrated from the
+microbenchmarks of measure.py).
+
+Each case is warmed up (3 calls, so compiling and autotuning happen outside
+the profiled range), then profiled between cudaProfilerStart and Stop,
+after a marker kernel (measure.py's empty Triton kernel) launched with a
+grid of 1000 + the case's index: every kernel after the marker with grid
+(1000+i, 1, 1) belongs to case i. K, V (and Kt) are one random set, D = 128,
+fp16, r = 32, k = 128.
+
+On the GPU machine (leave the clocks alone: --clock-control none):
+  ncu --clock-control none --profile-from-start off --csv --page details \\
+      --section SpeedOfLight --section LaunchStats --section Occupancy \\
+      --section WarpStateStats --section MemoryWorkloadAnalysis \\
+      --section ComputeWorkloadAnalysis --log-file SECTIONS.csv \\
+      python3 validation/ncu_probe.py
+  ncu --clock-control none --profile-from-start off --csv --page raw \\
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\\.ratio,dram__bytes_read.sum,gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__warps_active.avg.pct_of_peak_sustained_active' \\
+      --log-file STALLS.csv python3 validation/ncu_probe.py --only 0,1,2,3,4,5,10,11,13
+Anywhere, one row per kernel (the table validation/h100-ncu.csv holds):
+  python3 validation/ncu_probe.py --summarize SECTIONS.csv STALLS.csv --out validation/h100-ncu.csv
+"""
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+
+R, K, D = 32, 128, 128
+
+# (name, B, H, Hkv, S, implementation, K layout); layout "" for dense.
+CASES = [
+    ("sdpa-efficient B1 32/32 S32K", 1, 32, 32, 32768, "sdpa-efficient", ""),
+    ("sdpa-efficient B4 32/32 S16K", 4, 32, 32, 16384, "sdpa-efficient", ""),
+    ("sdpa-efficient B64 32/32 S4K", 64, 32, 32, 4096, "sdpa-efficient", ""),
+    ("sdpa-cudnn B1 32/32 S32K", 1, 32, 32, 32768, "sdpa-cudnn", ""),
+    ("sdpa-flash B1 32/32 S32K", 1, 32, 32, 32768, "sdpa-flash", ""),
+    ("sdpa-flash B1 32/8 S4K", 1, 32, 8, 4096, "sdpa-flash", ""),
+    ("sdpa-flash B1 32/32 S1K", 1, 32, 32, 1024, "sdpa-flash", ""),
+    ("sdpa-cudnn B1 32/8 S4K", 1, 32, 8, 4096, "sdpa-cudnn", ""),
+    ("torch-matmul B1 32/8 S128K", 1, 32, 8, 131072, "torch-matmul", ""),
+    ("torch-matmul B1 32/32 S128K", 1, 32, 32, 131072, "torch-matmul", ""),
+    ("triton once B1 32/8 S32K", 1, 32, 8, 32768, "triton", "once"),
+    ("triton twice B1 32/8 S32K", 1, 32, 8, 32768, "triton", "twice"),
+    ("triton once B1 32/32 S32K", 1, 32, 32, 32768, "triton", "once"),
+    ("torch-compile twice B64 32/32 S4K", 64, 32, 32, 4096, "torch-compile", "twice"),
+    ("torch-compile twice B1 32/32 S16K", 1, 32, 32, 16384, "torch-compile", "twice"),
+    ("torch-gather twice B64 32/32 S4K", 64, 32, 32, 4096, "torch-gather", "twice"),
+]
+
+# Columns of the summary: (column, section run's metric name).
+SECTION_METRICS = [
+    ("duration_ns", "Duration"),
+    ("dram_pct", "DRAM Throughput"),
+    ("sm_busy_pct", "SM Busy"),
+    ("issue_busy_pct", "Issue Slots Busy"),
+    ("registers", "Registers Per Thread"),
+    ("warps_per_sm", "Achieved Active Warps Per SM"),
+    ("cycles_per_issue", "Warp Cycles Per Issued Instruction"),
+    ("l2_hit_pct", "L2 Hit Rate"),
+]
+STALL_PREFIX, STALL_SUFFIX = "smsp__average_warps_issue_stalled_", "_per_issue_active.ratio"
+HEADER = (["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in SECTION_METRICS]
+          + ["dram_read_bytes", "tensor_pct", "stalls"])
+
+
+def run_cases(only):
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import measure  # validation/measure.py: inputs and implementations
+
+    backends = dict(measure.sdpa_backends())
+    marker = torch.empty(1, device="cuda")
+    measure.CHECK_COMPILE.add("compile")
+    for i, (name, B, H, Hkv, S, impl, layout) in enumerate(CASES):
+        if only and i not in only:
+            continue
+        torch.manual_seed(1000 + i)
+        x = measure.Inputs(B, H, Hkv, S, D, torch.float16, kt=layout == "twice")
+        if impl in backends:
+            fn = measure.dense_sdpa(x, backends[impl])
+        elif impl == "torch-matmul":
+            fn = measure.dense_torch(x)
+        else:
+            fn = measure.sparq_maker(impl, R, K, layout == "twice")(x)
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        t = measure.time_pass(fn, 1, graph=False)[0]
+        torch.cuda.cudart().cudaProfilerStart()
+        measure._empty_kernel[(1000 + i,)](marker)
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
+        print(f"case {1000 + i} {name}: eager {t * 1e6:.1f} us (unprofiled, one input set)", flush=True)
+        del x, fn
+        torch.cuda.empty_cache()
+
+
+def _csv_rows(path):
+    # ncu prefixes its CSV with '==PROF==' and '==WARNING==' lines.
+    with open(path, newline="") as fh:
+        return list(csv.reader(ln for ln in fh if not ln.startswith("==")))
+
+
+def _split_cases(kernels):
+    """[(case index, order, kernel)] from kernels in launch order, each a
+    dict with 'name' and 'grid': the marker's grid names the case."""
+    out, case, order = [], None, 0
+    for k in kernels:
+        if "empty_kernel" in k["name"]:
+            case, order = int(k["grid"].strip("()").split(",")[0]) - 1000, 0
+            continue
+        if case is not None:
+            out.append((case, order, k))
+            order += 1
+    return out
+
+
+def summarize(sections, stalls, out):
+    rows = _csv_rows(sections)
+    col = {h: j for j, h in enumerate(rows[0])}
+    kernels = {}
+    for r in rows[1:]:
+        k = kernels.setdefault(r[col["ID"]], {"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]],
+                                               "block": r[col["Block Size"]], "m": {}})
+        k["m"][r[col["Metric Name"]]] = r[col["Metric Value"]].replace(",", "")
+    extra = {}
+    if stalls:
+        rows = _csv_rows(stalls)
+        col = {h: j for j, h in enumerate(rows[0])}
+        raw = [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "r": r} for r in rows[2:]]  # row 1: units
+        for case, order, k in _split_cases(raw):
+            r = k["r"]
+            st = {h[len(STALL_PREFIX):-len(STALL_SUFFIX)]: float(r[j].replace(",", "")) for h, j in col.items()
+                  if h.startswith(STALL_PREFIX) and h.endswith(STALL_SUFFIX)}
+            top = sorted(st.items(), key=lambda t: -t[1])[:5]
+            extra[(case, order)] = (r[col["dram__bytes_read.sum"]].replace(",", ""),
+                                    r[col["sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"]],
+                                    " ".join(f"{n}={v:.2f}" for n, v in top))
+    d = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(prefix=".ncu-", suffix=".csv", dir=d)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write("# Nsight Compute 2025.3.1 on the lent H100 SXM (--clock-control none), one call per case after\n"
+                     "# 3 warm-up calls; made by: python3 validation/ncu_probe.py --summarize (see its docstring);\n"
+                     "# stalls: the five largest smsp__average_warps_issue_stalled_*_per_issue_active ratios\n"
+                     "# (cases of the second run only); duration under ncu's cache control (caches flushed).\n")
+            w = csv.writer(fh)
+            w.writerow(HEADER)
+            for case, order, k in _split_cases(list(kernels.values())):
+                m = k["m"]
+                dram, tensor, st = extra.get((case, order), ("", "", ""))
+                w.writerow([case, CASES[case][0], order, k["name"][:120], k["grid"], k["block"]]
+                           + [m.get(name, "") for _, name in SECTION_METRICS] + [dram, tensor, st])
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--list", action="store_true", help="print the cases and exit")
+    ap.add_argument("--only", default="", help="comma list of case indices to run (default: all)")
+    ap.add_argument("--summarize", nargs="+", metavar="CSV",
+                    help="SECTIONS.csv [STALLS.csv]: write one row per kernel to --out instead of running")
+    ap.add_argument("--out", default="validation/h100-ncu.csv", help="with --summarize: the table to write")
+    args = ap.parse_args()
+    if args.list:
+        for i, c in enumerate(CASES):
+            print(1000 + i, c[0])
+        return
+    if args.summarize:
+        if len(args.summarize) > 2:
+            ap.error("--summarize takes SECTIONS.csv and optionally STALLS.csv")
+        summarize(args.summarize[0], args.summarize[1] if len(args.summarize) > 1 else "", args.out)
+        return
+    run_cases({int(i) for i in args.only.split(",")} if args.only else set())
+
+
+if __name__ == "__main__":
+    main()
