@@ -773,6 +773,95 @@ def micro_launch(m, quick):
         log("cupy launch benchmark skipped:", repr(e))
 
 
+_MMA_SRC = r"""
+extern "C" __global__ void mma_loop(float* out, int iters) {
+    // CHAINS independent m16n8k16 fp16 -> fp32 mma.sync accumulators per
+    // warp: the sm80-style matrix instruction (not Hopper's wgmma), whose
+    // throughput pre-Hopper kernels such as CUTLASS's memory-efficient
+    // attention get on an H100. Operands are nonzero halves from the thread id.
+    unsigned t = threadIdx.x + 1;
+    unsigned a0 = 0x3c003c00u ^ (t & 0x3ffu), a1 = a0 ^ 0x00010000u, a2 = a0 ^ 0x00020000u, a3 = a0 ^ 0x00030000u;
+    unsigned b0 = 0x3c003c00u ^ ((t * 7u) & 0x3ffu), b1 = b0 ^ 0x00010000u;
+    float c[CHAINS][4];
+    for (int j = 0; j < CHAINS; j++) { c[j][0] = c[j][1] = c[j][2] = c[j][3] = 0.0f; }
+    for (int i = 0; i < iters; i++) {
+#pragma unroll
+        for (int j = 0; j < CHAINS; j++) {
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                         : "+f"(c[j][0]), "+f"(c[j][1]), "+f"(c[j][2]), "+f"(c[j][3])
+                         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+        }
+    }
+    float s = 0.0f;
+    for (int j = 0; j < CHAINS; j++) { s += c[j][0] + c[j][1] + c[j][2] + c[j][3]; }
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+
+extern "C" __global__ void ex2_loop(float* out, int iters) {
+    // CHAINS independent ex2.approx.f32 chains per thread: the special
+    // function unit's rate (softmax's exponentials).
+    float x[CHAINS];
+    for (int j = 0; j < CHAINS; j++) { x[j] = -1.0f - 1e-3f * (threadIdx.x + j); }
+    for (int i = 0; i < iters; i++) {
+#pragma unroll
+        for (int j = 0; j < CHAINS; j++) {
+            float y;
+            asm volatile("ex2.approx.f32 %0, %1;" : "=f"(y) : "f"(x[j]));
+            x[j] = -y;
+        }
+    }
+    float s = 0.0f;
+    for (int j = 0; j < CHAINS; j++) { s += x[j]; }
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+"""
+
+
+def micro_mma(m, quick):
+    """Matrix and special-unit instruction rates (CuPy raw kernels): mma.sync
+    m16n8k16 fp16 -> fp32 and ex2.approx.f32, over CTAs per SM and warps per
+    CTA, against a large fp16 torch.matmul (Hopper's wgmma path)."""
+    log("micro: mma.sync and ex2 rates against CTAs and warps")
+    import cupy as cp
+
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    chains = 4
+    mod = cp.RawModule(code=_MMA_SRC, options=(f"-DCHAINS={chains}", "-arch=sm_90"))
+    kern = {"mma_sync": mod.get_function("mma_loop"), "ex2": mod.get_function("ex2_loop")}
+    out = cp.empty(8 * sms * 1024, dtype=cp.float32)
+    # ops per warp and iteration: 4096 flop per mma (16x8x16 multiply-adds)
+    # per chain; 32 exponentials per ex2 per chain.
+    per_warp = {"mma_sync": 4096 * chains, "ex2": 32 * chains}
+    iters = 2048 if quick else 8192
+    for name, fn in kern.items():
+        for ctas in ([32, sms] if quick else [32, sms, 2 * sms]):
+            for warps in (4, 8):
+                fn((ctas,), (32 * warps,), (out, cp.int32(64)))
+                cp.cuda.Device().synchronize()
+                ts = []
+                for _ in range(7):
+                    s, e = cp.cuda.Event(), cp.cuda.Event()
+                    s.record()
+                    fn((ctas,), (32 * warps,), (out, cp.int32(iters)))
+                    e.record()
+                    e.synchronize()
+                    ts.append(cp.cuda.get_elapsed_time(s, e) / 1e3)
+                ops = ctas * warps * iters * per_warp[name]
+                med = statistics.median(ts)
+                m.row(name, f"ctas={ctas};warps={warps};chains={chains};ops={ops}", "eager", 0,
+                      (med, min(ts), max(ts), len(ts)))
+                log(f"    {name} {ctas} CTAs x {warps} warps: {ops / med / 1e12:.2f} T ops/s,"
+                    f" {ops / med / min(ctas, sms) / 1e12:.3f} T ops/s per busy SM")
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    t = time_pass(lambda: torch.mm(a, b), 1, min_n=5, max_n=10)
+    m.row("matmul_fp16", f"n={n};ops={2 * n ** 3}", "eager", 0, t)
+    log(f"    torch.mm fp16 {n}^3: {2 * n ** 3 / t[0] / 1e12:.1f} TFLOP/s")
+    del a, b
+    torch.cuda.empty_cache()
+
+
 def micro_topk_softmax(m, quick, rotate_bytes):
     log("micro: torch.topk and softmax over SparQ's sizes")
     rows_list = [32, 512] if quick else [32, 128, 512, 2048]
@@ -1586,7 +1675,7 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck"
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma"
                     " (kernels, hostcheck: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -1631,6 +1720,8 @@ def main():
         for fn in (micro_launch, micro_bandwidth, micro_latency):
             attempt(fn.__name__, lambda fn=fn: fn(m, args.quick))
         attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
+    if "mma" in parts:
+        attempt("micro_mma", lambda: micro_mma(m, args.quick))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

@@ -165,7 +165,7 @@ func TestCommittedMeasurementFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") || strings.Contains(base, "-kernels") {
+		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") || strings.Contains(base, "-kernels") || strings.Contains(base, "-ncu") {
 			continue // microbenchmarks and profiles, not measurement files
 		}
 		fh, err := os.Open(f)
