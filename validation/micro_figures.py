@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The device figures a catalog entry takes from measure.py's
+microbenchmarks, read out of micro.csv files: stream bandwidth, DRAM and L2
+chase latency, L2 read bandwidth over footprints, launch time in a CUDA
+graph, bytes in flight per program (Little's law), the torch.topk and
+torch.softmax tables in the catalog's layout, the torch.gather copy rate,
+and the ex2 and mma.sync rates. Nothing here reads an attention timing.
+Standard library only.
+
+  python3 validation/micro_figures.py validation/h200-micro.csv
+  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv
+
+The second line reproduces the h100-sxm catalog entry's tables exactly.
+"""
+
+import csv
+import sys
+
+ROWS = [32, 128, 512, 2048]
+TOPK_COLS = [128, 1024, 4096, 16384, 65536, 131072]  # 128: topk_d (k = 32), others topk_s (k = 128)
+
+
+def load(paths):
+    out = []
+    for path in paths:
+        with open(path, newline="") as fh:
+            out += [r for r in csv.reader(ln for ln in fh if not ln.startswith("#")) if r and r[0] != "bench"]
+    return out
+
+
+def fields(case):
+    return dict(kv.split("=", 1) for kv in case.split(";") if "=" in kv)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    rows = load(sys.argv[1:])
+
+    def seconds(bench, case, mode):
+        for r in rows:
+            if r[0] == bench and r[1] == case and r[2] == mode:
+                return float(r[4])
+        return None
+
+    def say(name, value, unit=""):
+        print(f"{name:44s} {value}{unit}")
+
+    t = seconds("read", "size=1073741824", "eager")
+    if t:
+        say("hbm achievable (read 1 GiB, eager)", f"{(1 << 30) / t / 1e12:.3f}", " TB/s")
+    lat = seconds("chase", "footprint=2147483648;hop_stride=256", "eager")
+    for fp in ("8388608", "33554432", "268435456", "2147483648"):
+        v = seconds("chase", f"footprint={fp};hop_stride=256", "eager")
+        if v:
+            say(f"chase latency, {int(fp) >> 20} MiB", f"{v * 1e9:.0f}", " ns")
+    l2 = [(int(fields(r[1])["footprint"]) >> 20, float(r[5])) for r in rows if r[0] == "read_l2"]
+    if l2:
+        say("read_l2 by footprint (MiB: GB/s)", ", ".join(f"{m}: {g:.0f}" for m, g in l2))
+    for bench in ("copy", "read"):
+        v = seconds(bench, "size=1048576", "graph")
+        if v:
+            say(f"{bench} 1 MiB per kernel, CUDA graph of 10", f"{v * 1e6:.2f}", " us")
+    one = [r for r in rows if r[0] == "read_programs" and r[1].startswith("programs=1;block=8192;warps=8")]
+    if one and lat:
+        rate = float(one[0][5]) * 1e9
+        say("one 8-warp program, 16 KiB steps", f"{rate / 1e9:.2f}", " GB/s")
+        say("bytes in flight per program (x 2 GiB chase)", f"{rate * lat:.0f}", " B")
+
+    def table(name, cells):
+        if any(v is None for line in cells for v in line):
+            return
+        print(f"{name} table (seconds; rows {ROWS}):")
+        for r, line in zip(ROWS, cells):
+            print("            - [" + ", ".join(f"{v:.3g}" for v in line) + f"]  # {r} rows")
+
+    table("topk", [[seconds("topk_d", f"rows={r};cols=128;k=32;dtype=fp16", "graph") if c == 128 else
+                    seconds("topk_s", f"rows={r};cols={c};k=128;dtype=fp32", "graph") for c in TOPK_COLS] for r in ROWS])
+    table("softmax", [[seconds("softmax", f"rows={r};cols={c};in=fp16;out=fp32", "graph") for c in TOPK_COLS[1:]]
+                      for r in ROWS])
+    big = [int(r[3]) / 4 / float(r[4]) / 1e9 for r in rows if r[0] == "topk_s" and r[2] == "graph"
+           and fields(r[1]).get("rows") == "2048" and fields(r[1]).get("k") == "128" and int(fields(r[1])["cols"]) >= 16384]
+    if big:
+        say("topk G elements/s, 2048 rows x >= 16K", ", ".join(f"{g:.1f}" for g in big))
+    sm = seconds("softmax", "rows=2048;cols=131072;in=fp16;out=fp32", "graph")
+    if sm:
+        say("softmax G elements/s, 2048 x 128K", f"{2048 * 131072 / sm / 1e9:.1f}")
+    tg = [(r[1], int(fields(r[1])["elems"]), float(r[4])) for r in rows if r[0] == "tgather" and r[2] == "graph"]
+    if tg:
+        rate = [e / s / 1e9 for c, e, s in tg if c.startswith("pattern=rows") and e >= 1 << 28]
+        say("torch.gather G elements/s (rows, >= 256M)", ", ".join(f"{g:.1f}" for g in rate))
+        say("torch.gather smallest call", f"{min(s for _, _, s in tg) * 1e6:.2f}", " us")
+    for bench, unit in (("ex2", "T/s"), ("mma_sync", "TFLOP/s"), ("matmul_fp16", "TFLOP/s")):
+        for r in rows:
+            if r[0] == bench:
+                say(f"{bench} {r[1].rsplit(';ops=', 1)[0]}", f"{int(fields(r[1])['ops']) / float(r[4]) / 1e12:.2f}", " " + unit)
+
+
+if __name__ == "__main__":
+    main()
