@@ -316,9 +316,17 @@ func (t *tail) declareLogits(p *plan, name string, n int64) {
 }
 
 // declareStages declares exact-scores (when exact) and weighted-sum, one
-// work unit per pair as the paper's gather kernels run.
+// work unit per pair as the paper's gather kernels run; with
+// Spec.FusedExact, one exact-attention stage does both and the logits stay
+// on chip.
 func (t *tail) declareStages(p *plan, exact bool) {
 	t.sExact = -1
+	if exact && p.spec.FusedExact && !p.fused() {
+		t.sExact = p.stage(StageExactAttn, p.pairs())
+		t.sWSum = t.sExact
+		p.tr.Tensors[t.logits].OnChip = true
+		return
+	}
 	if exact {
 		t.sExact = p.stage(StageExact, p.pairs())
 	}
@@ -354,7 +362,7 @@ func (t *tail) exact(x *stepCtx, sel rowSel, q []float32, qt traces.TensorID, kd
 	for h := range g {
 		gatherScores(q[h*D:(h+1)*D], kd, sel.pos, logit[h*n:(h+1)*n], scale)
 	}
-	if !p.fused() {
+	if !p.onChip(t.logits) { // handed to weighted-sum through memory
 		p.dt.RoundSlice(logit)
 	}
 	p.wr(bf, t.logits, x.ref.head0*t.n*e, G*t.n*e)
@@ -372,7 +380,9 @@ func (t *tail) weightedSum(x *stepCtx, sel rowSel, logit []float32, alpha []floa
 	G, D64, e := int64(g), int64(D), p.e
 	n := len(sel.pos)
 	p.rd(bf, t.logits, x.ref.head0*t.n*e, G*t.n*e)
-	p.rd(bf, t.idx, x.ref.pair*t.idxLen, t.idxLen)
+	if t.sWSum != t.sExact { // a fused exact step read it already
+		p.rd(bf, t.idx, x.ref.pair*t.idxLen, t.idxLen)
+	}
 	if !t.probs {
 		for h := range g {
 			softmax(logit[h*n : (h+1)*n])
@@ -429,7 +439,9 @@ func (t *tail) closedForm(p *plan, add adder, qt traces.TensorID, qRead bool) {
 		}
 	}
 	add(t.sWSum, t.logits, G*t.n*e)
-	add(t.sWSum, t.idx, t.idxLen)
+	if t.sWSum != t.sExact {
+		add(t.sWSum, t.idx, t.idxLen)
+	}
 	add(t.sWSum, p.v, t.n*D*e)
 	if t.copyRows {
 		add(t.sWSum, t.rowsCopy, 2*t.n*D*e)

@@ -32,8 +32,8 @@ func methodSpecs(shape Shape, k int) []Spec {
 }
 
 func specName(s Spec) string {
-	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,upcast=%v",
-		s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation, s.Split, s.Materialize, s.Upcast)
+	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,compiled=%v,fusedexact=%v,upcast=%v",
+		s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation, s.Split, s.Materialize, s.Compiled, s.FusedExact, s.Upcast)
 }
 
 // lokiBases memoises refLokiBasis: the Jacobi solver is the slowest part of
@@ -217,13 +217,15 @@ func TestMethodsTraceMatchesClosedForm(t *testing.T) {
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, NoReallocation: true},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, Materialize: true, Split: 64},
-				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, Materialize: true})
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, Materialize: true},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, FusedExact: true},
+				Spec{Method: MethodQuest, K: k, Page: min(16, k), FusedExact: true})
 			for _, spec := range specs {
 				for _, impl := range []Impl{Unfused, Fused} {
 					for _, app := range []bool{true, false} {
 						spec := spec
 						spec.Impl, spec.AppendKV = impl, app
-						if (spec.Materialize || spec.Upcast) && impl == Fused {
+						if (spec.Materialize || spec.Upcast || spec.FusedExact) && impl == Fused {
 							continue
 						}
 						t.Run(fmt.Sprintf("%v/%s/%s/append=%v", shape, specName(spec), impl, app), func(t *testing.T) {
@@ -635,4 +637,66 @@ func stageNames(tr *traces.Trace) []string {
 		out = append(out, st.Name)
 	}
 	return out
+}
+
+// TestFusedExactStep checks Spec.FusedExact: one exact-attention stage
+// replaces exact-scores and weighted-sum, the exact logits never touch
+// memory (their write and read, and the second read of the selection,
+// leave the trace), fewer kernels launch, and the output stays that of the
+// paper's structure up to the rounding of the logits it no longer stores.
+func TestFusedExactStep(t *testing.T) {
+	for _, shape := range []Shape{
+		{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 1000},
+		{Batch: 1, Heads: 4, KVHeads: 4, HeadDim: 64, Seq: 1},
+	} {
+		base := Spec{Method: MethodSparQ, Impl: Unfused, R: 8, K: 64, KLayout: KTwice}
+		fe := base
+		fe.FusedExact = true
+		run := func(s Spec) *Result {
+			t.Helper()
+			p, err := Prepare(context.Background(), Config{Shape: shape, Spec: s, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Step(context.Background(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		ref, got := run(base), run(fe)
+		for i := range ref.Outputs {
+			a, b := ref.Outputs[i].Out, got.Outputs[i].Out
+			var num, den float64
+			for j := range a {
+				d := float64(a[j] - b[j])
+				num += d * d
+				den += float64(a[j]) * float64(a[j])
+			}
+			if rel := math.Sqrt(num / max(den, 1e-30)); rel > 5e-3 {
+				t.Errorf("%v: pair %d output moved by %.2g (relative L2) from the unfused tail's", shape, i, rel)
+			}
+		}
+		rt, ft := ref.Trace, got.Trace
+		names := stageNames(ft)
+		if len(ft.Stages) != len(rt.Stages)-1 || names[len(names)-1] != StageExactAttn {
+			t.Fatalf("%v: stages %v, want the default's %v with exact-scores and weighted-sum as one %s", shape, names, stageNames(rt), StageExactAttn)
+		}
+		pairs, k := shape.Pairs(), int64(min(base.K, shape.Seq))
+		// The logits written and read back (fp16, g rows of k per pair),
+		// and i2 read a second time.
+		saved := 2*pairs*int64(shape.Group())*k*2 + pairs*k*IndexBytes
+		if diff := rt.Totals().Bytes() - ft.Totals().Bytes(); diff != saved {
+			t.Errorf("%v: fused exact moves %d fewer bytes, want 2·pairs·g·k·e + pairs·k·4 = %d", shape, diff, saved)
+		}
+		launches := func(tr *traces.Trace) (n int) {
+			for _, st := range tr.Stages {
+				n += st.LaunchCount()
+			}
+			return n
+		}
+		if launches(ft) >= launches(rt) {
+			t.Errorf("%v: fused exact launches %d kernels, want fewer than the default's %d", shape, launches(ft), launches(rt))
+		}
+	}
 }

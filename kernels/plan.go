@@ -55,6 +55,7 @@ const (
 	StageSoftmaxTopK = "softmax-topk"
 	StageTopK        = "topk"
 	StageExact       = "exact-scores"
+	StageExactAttn   = "exact-attention" // Spec.FusedExact: exact scores and weighted sum in one kernel
 	StagePageScores  = "page-scores"
 	StageH2OUpdate   = "h2o-update"
 	StageSparQFused  = "sparq-fused"

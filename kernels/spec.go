@@ -121,6 +121,14 @@ type Spec struct {
 	// and the element-wise steps fuse into fewer launches. Requires
 	// Materialize.
 	Compiled bool `json:"compiled,omitempty"`
+	// FusedExact runs a selecting method's exact step as one kernel: the
+	// gathers of the selected K and V rows, their softmax, the weighted sum
+	// and the blend with v̄, with the exact logits kept on chip (stage
+	// exact-attention), as validation/measure.py's Triton step 2 does. The
+	// default is the paper's implementation: a gather-matvec kernel for the
+	// logits, then softmax, the gather-matvec over V and the blend as
+	// separate kernels. Unfused selecting methods only.
+	FusedExact bool `json:"fused_exact,omitempty"`
 	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
 	// math attention backend does with 16-bit inputs: a cast kernel writes
 	// q, K and V in fp32, GQA repeats K and V to every query head, K is
@@ -149,6 +157,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Materialize && (m != MethodSparQ || s.Impl != Unfused) {
 		return fmt.Errorf("materialize applies to unfused sparq only (got %s %s): a fused kernel keeps its gathers on chip", s.Impl, m)
+	}
+	if s.FusedExact && (m == MethodDense || s.Impl != Unfused || s.Materialize) {
+		return fmt.Errorf("fused-exact applies to an unfused selecting method that gathers on chip (got %s %s, materialize %v)", s.Impl, m, s.Materialize)
 	}
 	if s.Compiled && !s.Materialize {
 		return fmt.Errorf("compiled applies to a materialized pipeline: set materialize too")
@@ -217,7 +228,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, Upcast: s.Upcast}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

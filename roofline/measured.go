@@ -46,6 +46,8 @@ import (
 //	compiled      true when a materialized pipeline ran under torch.compile:
 //	              its gathers and element-wise steps are generated kernels
 //	              that stream at memory rate (needs materialize)
+//	fused_exact   true when a selecting method's exact step (row gathers,
+//	              softmax, weighted sum, blend) ran as one kernel
 //	upcast        true when unfused dense attention ran on fp32 copies of
 //	              q, K and V (PyTorch's math backend with 16-bit inputs)
 //
@@ -107,6 +109,8 @@ type Measurement struct {
 	// Compiled is true when the materialized pipeline ran under
 	// torch.compile (generated gather and element-wise kernels).
 	Compiled bool `json:"compiled,omitempty"`
+	// FusedExact is true when the exact step ran as one kernel.
+	FusedExact bool `json:"fused_exact,omitempty"`
 	// Upcast is true when the measured dense kernel computed on fp32
 	// copies of its inputs.
 	Upcast bool `json:"upcast,omitempty"`
@@ -340,7 +344,7 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	for _, f := range []struct {
 		col string
 		dst *bool
-	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"upcast", &m.Upcast}} {
+	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"fused_exact", &m.FusedExact}, {"upcast", &m.Upcast}} {
 		switch s := opt(f.col); s {
 		case "", "false", "0":
 		case "true", "1":
@@ -378,7 +382,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 		rec := []string{m.Device, m.Method, m.Impl, strconv.Itoa(m.Batch), strconv.Itoa(m.Heads), strconv.Itoa(m.KVHeads),
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
-			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled)}
+			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -389,7 +393,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

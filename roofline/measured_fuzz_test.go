@@ -14,8 +14,9 @@ func FuzzParseMeasurements(f *testing.F) {
 	f.Add([]byte(strings.Join(MeasurementColumns, ",") + "\nh100-sxm,dense,fused,1,32,32,128,1024,,,,fp16,1e-5,\n"))
 	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize\n" +
 		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,512,true\n"))
-	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,dispatch,materialize,compiled,upcast\n" +
-		"h200,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,true,true,\n"))
+	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,dispatch,materialize,compiled,upcast,fused_exact\n" +
+		"h200,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,true,true,,\n" +
+		"h200,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton+graph,graph,,,,true\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mf, err := ParseMeasurements(bytes.NewReader(data), "fuzz.csv")
 		if err != nil {

@@ -41,7 +41,11 @@ and six columns after the existing ones (validation/README.md defines them):
                 kernel list of h100-kernels.csv shows); empty otherwise;
   compiled      `true` for `torch-compile` (Inductor generates the gathers
                 and fused element-wise kernels, which stream at memory
-                rate; Nsight Compute, NOTES.md session 5); empty otherwise.
+                rate; Nsight Compute, NOTES.md session 5); empty otherwise;
+  fused_exact   `true` for `triton` and `triton-split` (measure.py's
+                _sparq_exact_kernel gathers the k rows of K and V, takes the
+                softmax, the weighted sum and the v-mean blend in one
+                kernel); empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -62,12 +66,13 @@ import tempfile
 
 from grid import approx_grid
 
-NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled"]
-NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:"
+NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact"]
+NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:"
 RUN_NOTE = "# run "
 OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
              "# dispatch, host_seconds, split, materialize, upcast:",
-             "# runs, dispatch, host_seconds, split, materialize, upcast:")
+             "# runs, dispatch, host_seconds, split, materialize, upcast:",
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:")
 # The columns that name a measured call: rows of different runs with the
 # same key time the same thing.
 KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
@@ -197,18 +202,19 @@ def main():
             split = f[col["seq"]]
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
+        fexact = "true" if base in ("triton", "triton-split") else ""
         up = "true" if base == "sdpa-math" else ""
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
-            " the least of the files' medians; split, materialize, upcast and compiled from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled and fused_exact from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

@@ -19,7 +19,7 @@ type workloadFlags struct {
 	seed                                  uint64
 	sampleHeads                           int
 	noRealloc, noAppend, materialize      bool
-	upcast, compiled                      bool
+	upcast, compiled, fusedExact          bool
 	split                                 int
 	kvDump                                string
 	layer                                 int
@@ -50,6 +50,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&w.split, "split", 0, "positions per work unit of the stages that scan the sequence (a split-K grid; 0: dense 256, sparse methods one per sequence and kv-head)")
 	fs.BoolVar(&w.upcast, "upcast", false, "dense unfused: compute on fp32 copies of q, K and V (PyTorch's math attention backend with 16-bit inputs: casts, GQA repeats, a scaled copy of K)")
 	fs.BoolVar(&w.materialize, "materialize", false, "sparq unfused: gather K's r columns through device memory (torch.gather then matmul, a PyTorch implementation) instead of inside the scoring kernel")
+	fs.BoolVar(&w.fusedExact, "fused-exact", false, "unfused selecting methods: the exact step (gathers of the selected K and V rows, softmax, weighted sum, blend) runs as one kernel, logits on chip")
 	fs.BoolVar(&w.compiled, "compiled", false, "with --materialize: the pipeline runs under torch.compile (Inductor's generated gathers stream at memory rate; element-wise steps fuse)")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
 	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
@@ -113,7 +114,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, Upcast: w.upcast}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -204,6 +205,9 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.Compiled {
 		desc += " compiled"
+	}
+	if s.FusedExact {
+		desc += " fused-exact"
 	}
 	if s.Upcast {
 		desc += " upcast"
