@@ -556,18 +556,7 @@ func TestSparQStructureOptions(t *testing.T) {
 	for _, shape := range shapes {
 		for _, layout := range []KLayout{KTwice, KOnce} {
 			base := Spec{Method: MethodSparQ, Impl: Unfused, R: 8, K: 64, KLayout: layout}
-			run := func(s Spec) *Result {
-				t.Helper()
-				p, err := Prepare(context.Background(), Config{Shape: shape, Spec: s, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := p.Step(context.Background(), true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res
-			}
+			run := func(s Spec) *Result { return traceOneStep(t, shape, s) }
 			ref := run(base)
 			split, mat := base, base
 			split.Split = 256
@@ -652,19 +641,7 @@ func TestFusedExactStep(t *testing.T) {
 		base := Spec{Method: MethodSparQ, Impl: Unfused, R: 8, K: 64, KLayout: KTwice}
 		fe := base
 		fe.FusedExact = true
-		run := func(s Spec) *Result {
-			t.Helper()
-			p, err := Prepare(context.Background(), Config{Shape: shape, Spec: s, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := p.Step(context.Background(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return res
-		}
-		ref, got := run(base), run(fe)
+		ref, got := traceOneStep(t, shape, base), traceOneStep(t, shape, fe)
 		for i := range ref.Outputs {
 			a, b := ref.Outputs[i].Out, got.Outputs[i].Out
 			var num, den float64
@@ -699,4 +676,19 @@ func TestFusedExactStep(t *testing.T) {
 			t.Errorf("%v: fused exact launches %d kernels, want fewer than the default's %d", shape, launches(ft), launches(rt))
 		}
 	}
+}
+
+// traceOneStep runs one traced step of spec on shape (fp16, Gaussian
+// inputs, seed 5, one sampled pair).
+func traceOneStep(t *testing.T, shape Shape, spec Spec) *Result {
+	t.Helper()
+	p, err := Prepare(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Step(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
