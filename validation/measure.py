@@ -1076,6 +1076,23 @@ def check_all(res_log):
     return out
 
 
+def shape_seed(B, S, Hkv):
+    """The random seed of a shape's inputs, the same in every part."""
+    return B * 1000003 + S * 31 + Hkv
+
+
+def shape_inputs(part, B, H, Hkv, S, D, args):
+    """(x, kv): one seeded input set for a part's shape, with Kt where K, V
+    and Kt fit in --max-kv-bytes, and kv the bytes of one of K, V, Kt; x is
+    None (and the skip logged) when K and V alone do not fit."""
+    kv = B * Hkv * S * D * 2
+    if 2 * kv > args.max_kv_bytes:
+        log(f"skip {part} B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+        return None, kv
+    torch.manual_seed(shape_seed(B, S, Hkv))
+    return Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes), kv
+
+
 def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_variants=None, layouts=("twice", "once")):
     kv = B * Hkv * S * D * 2  # one of K, V, Kt
     if 3 * kv > args.max_kv_bytes:
@@ -1083,7 +1100,7 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
             log(f"skip B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
             return
     ns = n_sets(3 * kv, args.rotate_bytes)
-    torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+    torch.manual_seed(shape_seed(B, S, Hkv))
     xs = [Inputs(B, H, Hkv, S, D, torch.float16) for _ in range(ns)]
     x0 = xs[0]
 
@@ -1401,13 +1418,10 @@ def measure_host(args, head):
             if compiled and time.time() - T0 > args.budget_s:
                 log(f"budget reached: host torch-compile stops before B={B} H={H}/{Hkv} S={S}")
                 break
-            kv = B * Hkv * S * D * 2  # one of K, V, Kt
-            if 2 * kv > args.max_kv_bytes:
-                log(f"skip host B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+            x, kv = shape_inputs("host", B, H, Hkv, S, D, args)
+            if x is None:
                 continue
             log(f"host shape B={B} H={H}/{Hkv} S={S}{' torch.compile' if compiled else ''}")
-            torch.manual_seed(B * 1000003 + S * 31 + Hkv)
-            x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
             if compiled:
                 # torch-compile is measured with K twice only, as in the grid.
                 cases = eager_cases(x, kv, r, k, False, ["torch-compile"], ("twice",), "host")
@@ -1469,7 +1483,7 @@ def measure_hostcheck(args, head):
     for (B, H, Hkv, S) in HOSTCHECK_SHAPES[:2] if args.quick else HOSTCHECK_SHAPES:
         kv = B * Hkv * S * D * 2
         ns = n_sets(3 * kv, args.rotate_bytes)
-        torch.manual_seed(B * 1000003 + S * 31 + Hkv)
+        torch.manual_seed(shape_seed(B, S, Hkv))
         xs = [Inputs(B, H, Hkv, S, D, torch.float16, kt=True) for _ in range(ns)]
         cases = eager_cases(xs[0], kv, r, k, True, ["torch-gather", "triton", "triton-split"], ("twice", "once"),
                             "hostcheck")
@@ -1630,14 +1644,11 @@ def measure_kernels(args, head):
         if time.time() - T0 > args.budget_s:
             log(f"budget reached: kernels stops before B={B} H={H}/{Hkv} S={S}")
             break
-        kv = B * Hkv * S * D * 2  # one of K, V, Kt
-        if 2 * kv > args.max_kv_bytes:
-            log(f"skip kernels B={B} H={H}/{Hkv} S={S}: K+V {2 * kv / 1e9:.1f} GB over --max-kv-bytes")
+        x, kv = shape_inputs("kernels", B, H, Hkv, S, D, args)
+        if x is None:
             continue
         shape = f"B={B} H={H}/{Hkv} S={S}"
         log(f"kernels shape {shape}")
-        torch.manual_seed(B * 1000003 + S * 31 + Hkv)
-        x = Inputs(B, H, Hkv, S, D, torch.float16, kt=3 * kv <= args.max_kv_bytes)
         cases = eager_cases(x, kv, r, k, True, ["torch-gather", "triton"], ("twice", "once"), "kernels")
         for (v, method, layout, build) in cases:
             res = attempt(f"kernels {v} {layout} {shape}", lambda build=build: kernel_case(build))
