@@ -77,12 +77,15 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		w(2, "compute:")
 	}
 	for _, c := range d.Compute {
-		floor := ""
+		floor, kernel := "", ""
 		if c.FloorSeconds != 0 {
 			floor = ", floor_seconds: " + num(c.FloorSeconds)
 		}
+		if c.Kernel != "" {
+			kernel = ", kernel: " + str(c.Kernel)
+		}
 		if c.Table == nil {
-			w(3, "- {unit: %s, dtype: %s, ops_per_second: %s%s, source: %s}", str(c.Unit), str(c.DType), num(c.OpsPerSecond), floor, str(c.Source))
+			w(3, "- {unit: %s%s, dtype: %s, ops_per_second: %s%s, source: %s}", str(c.Unit), kernel, str(c.DType), num(c.OpsPerSecond), floor, str(c.Source))
 			continue
 		}
 		nums := func(xs []float64) string {
@@ -93,6 +96,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 			return "[" + strings.Join(s, ", ") + "]"
 		}
 		w(3, "- unit: %s", str(c.Unit))
+		if c.Kernel != "" {
+			w(4, "kernel: %s", str(c.Kernel))
+		}
 		w(4, "dtype: %s", str(c.DType))
 		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
 		if c.FloorSeconds != 0 {

@@ -78,8 +78,14 @@ type Compute struct {
 	// torch.topk: OpsPerSecond counts elements scanned, FloorSeconds is the
 	// least one call takes), "softmax" (elements normalised) or "copy"
 	// (elements a library copy kernel writes: torch.gather, dtype casts,
-	// repeats).
+	// repeats), or UnitAttentionTile (a tiled fused-attention kernel's
+	// query tiles: OpsPerSecond counts their multiply-accumulates, padding
+	// rows included, and the Table gives a call's time for Rows thread
+	// blocks of Cols multiply-accumulates each).
 	Unit string `mapstructure:"unit" json:"unit"`
+	// Kernel names the kernel an attention-tile unit was measured on
+	// (flash2, mem-efficient); empty for every other unit.
+	Kernel string `mapstructure:"kernel" json:"kernel,omitempty"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
@@ -234,6 +240,33 @@ func (d *Device) Unit(unit, dtype string) (Compute, bool) {
 		if c.DType == "fp32" {
 			fallback, ok = c, true
 		}
+	}
+	return fallback, ok
+}
+
+// UnitAttentionTile is the unit of a tiled fused-attention kernel's query
+// tiles (traces.Arith.TileMACs), one per kernel.
+const UnitAttentionTile = "attention-tile"
+
+// TileUnit returns the attention-tile unit measured on kernel for dtype,
+// falling back to the kernel's fp16 figures for other 16-bit types (the
+// tile's matrix work runs at the same rate for fp16 and bf16).
+func (d *Device) TileUnit(kernel, dtype string) (Compute, bool) {
+	var fallback Compute
+	var ok bool
+	for _, c := range d.Compute {
+		if c.Unit != UnitAttentionTile || c.Kernel != kernel {
+			continue
+		}
+		if c.DType == dtype {
+			return c, true
+		}
+		if c.DType == "fp16" {
+			fallback, ok = c, true
+		}
+	}
+	if dtype == "fp32" {
+		return Compute{}, false
 	}
 	return fallback, ok
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,7 +43,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy"}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -174,7 +175,7 @@ func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
 }
 
 func (v *validator) compute(cs []Compute) {
-	type ud struct{ unit, dtype string }
+	type ud struct{ unit, dtype, kernel string }
 	seen := map[ud]int{}
 	for i, c := range cs {
 		key := fmt.Sprintf("compute[%d]", i)
@@ -184,16 +185,22 @@ func (v *validator) compute(cs []Compute) {
 		if !contains(computeDTypes, c.DType) {
 			v.add(key+".dtype", "unknown dtype %q (known: %s)", c.DType, strings.Join(computeDTypes, ", "))
 		}
-		if j, dup := seen[ud{c.Unit, c.DType}]; dup {
-			v.add(key, "duplicate of compute[%d] (%s %s)", j, c.Unit, c.DType)
+		switch {
+		case c.Unit == UnitAttentionTile && c.Kernel == "":
+			v.add(key+".kernel", "an %s unit names the kernel it measures", UnitAttentionTile)
+		case c.Unit != UnitAttentionTile && c.Kernel != "":
+			v.add(key+".kernel", "only %s units name a kernel, not %q", UnitAttentionTile, c.Unit)
+		}
+		if j, dup := seen[ud{c.Unit, c.DType, c.Kernel}]; dup {
+			v.add(key, "duplicate of compute[%d] (%s)", j, strings.Join(slices.DeleteFunc([]string{c.Unit, c.DType, c.Kernel}, func(s string) bool { return s == "" }), " "))
 		} else {
-			seen[ud{c.Unit, c.DType}] = i
+			seen[ud{c.Unit, c.DType, c.Kernel}] = i
 		}
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
 		v.latency(key+".floor_seconds", c.FloorSeconds)
 		if c.Table != nil {
-			if c.Unit != "topk" && c.Unit != "softmax" {
-				v.add(key+".table", "only library primitives (topk, softmax) take a table, not %q", c.Unit)
+			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile {
+				v.add(key+".table", "only library primitives (topk, softmax, %s) take a table, not %q", UnitAttentionTile, c.Unit)
 			}
 			v.table(key+".table", c.Table)
 		}

@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 			"compute[3]: duplicate of compute[0] (vector fp32)"},
 		{"table", func(d *Device) { d.Compute = append(d.Compute, tableUnit()) }, ""},
 		{"table on vector", func(d *Device) { d.Compute[0].Table = tableUnit().Table },
-			`compute[0].table: only library primitives (topk, softmax) take a table, not "vector"`},
+			`compute[0].table: only library primitives (topk, softmax, attention-tile) take a table, not "vector"`},
 		{"table rows descending", func(d *Device) { u := tableUnit(); u.Table.Rows = []float64{128, 32}; d.Compute = append(d.Compute, u) },
 			"compute[3].table.rows[1]: must be above the previous point (128), got 32"},
 		{"table zero cols", func(d *Device) { u := tableUnit(); u.Table.Cols[0] = 0; d.Compute = append(d.Compute, u) },
@@ -109,6 +109,25 @@ func TestValidate(t *testing.T) {
 			d.Compute = append(d.Compute, u)
 		},
 			"compute[3].table.seconds[0][2]: must be positive and under 1 second, got NaN"},
+		{"tile unit without kernel", func(d *Device) {
+			u := tableUnit()
+			u.Unit = UnitAttentionTile
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].kernel: an attention-tile unit names the kernel it measures"},
+		{"kernel on vector", func(d *Device) { d.Compute[0].Kernel = "flash2" }, `compute[0].kernel: only attention-tile units name a kernel, not "vector"`},
+		{"tile units of two kernels", func(d *Device) {
+			for _, k := range []string{"flash2", "mem-efficient"} {
+				u := tableUnit()
+				u.Unit, u.DType, u.Kernel = UnitAttentionTile, "fp16", k
+				d.Compute = append(d.Compute, u)
+			}
+		}, ""},
+		{"duplicate tile unit", func(d *Device) {
+			u := tableUnit()
+			u.Unit, u.DType, u.Kernel = UnitAttentionTile, "fp16", "flash2"
+			d.Compute = append(d.Compute, u, u)
+		}, "compute[4]: duplicate of compute[3] (attention-tile fp16 flash2)"},
 		{"negative launch", func(d *Device) { d.Overheads.LaunchSeconds = -1 }, "overheads.launch_seconds: must be zero or positive, got -1"},
 		{"negative sync", func(d *Device) { d.Overheads.SyncSeconds = -1 }, "overheads.sync_seconds: must be zero or positive"},
 		{"parallel units", func(d *Device) { d.Concurrency.ParallelUnits = 0 }, "concurrency.parallel_units: must be positive, got 0"},

@@ -123,6 +123,7 @@ func (m *denseMethod) declare(p *plan) {
 		m.scores = p.tr.AddTensor(traces.Tensor{Name: TensorScores, Role: traces.RoleIntermediate, ElemBytes: 4, Shape: []int64{B, H, S}, Layout: "B,H,S", OnChip: true})
 		units := p.scanUnits(ScanChunk)
 		m.sAttn = p.tr.AddStage(StageAttention, units)
+		p.tr.Stages[m.sAttn].TileKernel = p.spec.Tile.Kernel
 		if m.splits = units / p.pairs(); m.splits > 1 {
 			D := int64(p.shape.HeadDim)
 			m.partials = p.tr.AddTensor(traces.Tensor{Name: TensorPartials, Role: traces.RoleIntermediate, ElemBytes: 4,
@@ -234,6 +235,9 @@ func (m *denseMethod) fused(x *stepCtx) {
 	}
 	weightedSumAll(p, x.pp.data.V, rows, S, x.out.Out)
 	bf.Arith(traces.Arith{MACs: 2 * G * S64 * D64, Exps: G * S64, Compares: G * S64, Elementwise: 4 * G * S64})
+	if t := p.spec.Tile; !t.IsZero() {
+		bf.Arith(m.tileArith(t, G, S64, D64))
+	}
 	if m.sCombine < 0 {
 		bf.Write(p.out, x.ref.out, G*D64*e)
 		return
@@ -247,6 +251,17 @@ func (m *denseMethod) fused(x *stepCtx) {
 	bf.Read(m.partials, x.ref.head0*part, G*part)
 	bf.Write(p.out, x.ref.out, G*D64*e)
 	bf.Arith(traces.Arith{Exps: G * m.splits, MACs: G * m.splits * D64, Elementwise: G * (m.splits + D64)})
+}
+
+// tileArith is a tiled kernel's work for one (sequence, KV head) pair: the
+// g query heads of the group share K and V, so they run as the rows of
+// ceil(g/rows) tiles (FlashAttention-2 views a decode step's group as its
+// query rows), each a thread block per split, each tile multiplying all its
+// rows with every key twice (q·Kᵀ and P·V).
+func (m *denseMethod) tileArith(t QueryTile, g, S, D int64) traces.Arith {
+	rows := int64(t.Rows)
+	tiles := (g + rows - 1) / rows
+	return traces.Arith{TileMACs: 2 * tiles * rows * S * D, TileUnits: tiles * max(m.splits, 1)}
 }
 
 func (m *denseMethod) closedForm(p *plan, add adder) {

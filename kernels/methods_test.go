@@ -692,3 +692,99 @@ func traceOneStep(t *testing.T, shape Shape, spec Spec) *Result {
 	}
 	return res
 }
+
+// TestDenseQueryTile checks the tiled kernel's padded work against its
+// closed form: per (sequence, KV head) pair ceil(g/rows) tiles of rows query
+// rows, each multiplying with every key twice (q·Kᵀ, P·V), one thread block
+// per tile and split; and that the tile changes neither the output nor the
+// bytes.
+func TestDenseQueryTile(t *testing.T) {
+	tests := []struct {
+		name  string
+		shape Shape
+		tile  QueryTile
+		split int
+	}{
+		{"MHA non-split", Shape{Batch: 2, Heads: 4, KVHeads: 4, HeadDim: 32, Seq: 300}, QueryTile{"flash2", 128}, 300},
+		{"GQA group in one tile", Shape{Batch: 1, Heads: 8, KVHeads: 2, HeadDim: 64, Seq: 513}, QueryTile{"flash2", 128}, 513},
+		{"group over two tiles, splits", Shape{Batch: 1, Heads: 8, KVHeads: 1, HeadDim: 16, Seq: 1000}, QueryTile{"t", 5}, 128},
+		{"S = 1", Shape{Batch: 3, Heads: 2, KVHeads: 2, HeadDim: 8, Seq: 1}, QueryTile{"mem-efficient", 64}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain := Spec{Method: MethodDense, Impl: Fused, Split: tt.split}
+			tiled := plain
+			tiled.Tile = tt.tile
+			ref, got := traceOneStep(t, tt.shape, plain), traceOneStep(t, tt.shape, tiled)
+			for i := range ref.Outputs {
+				if !slices.Equal(ref.Outputs[i].Out, got.Outputs[i].Out) {
+					t.Fatalf("pair %d: the tile changed the output", i)
+				}
+			}
+			if a, b := ref.Trace.Totals().Bytes(), got.Trace.Totals().Bytes(); a != b {
+				t.Errorf("the tile changed the bytes: %d → %d", a, b)
+			}
+			i := slices.Index(stageNames(got.Trace), StageAttention)
+			st := got.Trace.Stages[i]
+			a := got.Trace.StageArith(i)
+			g, rows := int64(tt.shape.Group()), int64(tt.tile.Rows)
+			tiles := (g + rows - 1) / rows
+			S, D, pairs := int64(tt.shape.Seq), int64(tt.shape.HeadDim), tt.shape.Pairs()
+			splits := int64(1)
+			if tt.split > 0 {
+				splits = (S + int64(tt.split) - 1) / int64(tt.split)
+			} else {
+				splits = (S + ScanChunk - 1) / ScanChunk
+			}
+			if want := pairs * tiles * rows * S * D * 2; a.TileMACs != want {
+				t.Errorf("tile MACs %d, want pairs·ceil(g/rows)·rows·S·D·2 = %d", a.TileMACs, want)
+			}
+			if want := pairs * tiles * splits; a.TileUnits != want {
+				t.Errorf("tile units %d, want pairs·ceil(g/rows)·splits = %d", a.TileUnits, want)
+			}
+			if st.TileKernel != tt.tile.Kernel {
+				t.Errorf("stage kernel %q, want %q", st.TileKernel, tt.tile.Kernel)
+			}
+			if ra := ref.Trace.StageArith(i); ra.TileMACs != 0 || a.MACs != ra.MACs {
+				t.Errorf("untiled stage: %d tile MACs (want 0); algorithm MACs %d with the tile, %d without", ra.TileMACs, a.MACs, ra.MACs)
+			}
+			if err := got.Trace.Validate(); err != nil {
+				t.Errorf("trace with tiles does not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestQueryTileSpec(t *testing.T) {
+	tests := []struct {
+		in, err string
+	}{
+		{"flash2:128", ""},
+		{"mem-efficient:64", ""},
+		{"", ""},
+		{"flash2", "want KERNEL:ROWS"},
+		{"flash2:0", "rows must be 1 to 4096"},
+		{"flash2:x", "rows"},
+		{"Flash:64", "lower-case"},
+		{":64", "lower-case"},
+	}
+	for _, tt := range tests {
+		qt, err := ParseQueryTile(tt.in)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.in, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: error %v, want one containing %q", tt.in, err, tt.err)
+		case tt.err == "" && qt.String() != tt.in:
+			t.Errorf("%q: round trip gives %q", tt.in, qt.String())
+		}
+	}
+	for _, s := range []Spec{
+		{Method: MethodDense, Impl: Unfused, Tile: QueryTile{"flash2", 128}},
+		{Method: MethodSparQ, Impl: Fused, R: 8, K: 16, KLayout: KTwice, Tile: QueryTile{"flash2", 128}},
+	} {
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "fused dense attention only") {
+			t.Errorf("%s %s with a tile: error %v, want fused dense only", s.Impl, s.Method, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -135,10 +136,76 @@ type Spec struct {
 	// scaled into another copy, and the matmuls, softmax and output run in
 	// fp32. Unfused dense only.
 	Upcast bool `json:"upcast,omitempty"`
+	// Tile, for fused dense attention, is the query tile of the tiled
+	// kernel that ran it (FlashAttention-2, PyTorch's memory-efficient
+	// kernel): such a kernel computes Tile.Rows query rows against every
+	// key block, padding rows included, so a decode query costs a whole
+	// tile's matrix work, which devices price at that kernel's measured
+	// tile throughput (traces.Arith.TileMACs). The zero value models no
+	// tile: the arithmetic is the algorithm's own.
+	Tile QueryTile `json:"query_tile,omitzero"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
 	AppendKV bool `json:"append_kv"`
+}
+
+// QueryTile names a tiled fused-attention kernel and the query rows of its
+// tile. Its text form is KERNEL:ROWS, e.g. flash2:128.
+type QueryTile struct {
+	// Kernel is the name a device's attention-tile unit is listed under.
+	Kernel string `json:"kernel"`
+	// Rows are the query rows one thread block computes.
+	Rows int `json:"rows"`
+}
+
+// MaxTileRows bounds QueryTile.Rows (kernels tile 16 to 256 rows).
+const MaxTileRows = 4096
+
+// IsZero reports whether t names no tile.
+func (t QueryTile) IsZero() bool { return t == QueryTile{} }
+
+// String is the KERNEL:ROWS form ParseQueryTile reads; empty for no tile.
+func (t QueryTile) String() string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", t.Kernel, t.Rows)
+}
+
+// Validate checks a non-zero tile: a kernel name of lower-case letters,
+// digits and '-', and 1 to MaxTileRows rows.
+func (t QueryTile) Validate() error {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Kernel == "" || strings.Trim(t.Kernel, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return fmt.Errorf("query tile kernel %q: want lower-case letters, digits and '-'", t.Kernel)
+	}
+	if t.Rows < 1 || t.Rows > MaxTileRows {
+		return fmt.Errorf("query tile %s: rows must be 1 to %d, got %d", t.Kernel, MaxTileRows, t.Rows)
+	}
+	return nil
+}
+
+// ParseQueryTile reads KERNEL:ROWS (empty: no tile).
+func ParseQueryTile(s string) (QueryTile, error) {
+	if s == "" {
+		return QueryTile{}, nil
+	}
+	name, rows, ok := strings.Cut(s, ":")
+	if !ok {
+		return QueryTile{}, fmt.Errorf("query tile %q: want KERNEL:ROWS, e.g. flash2:128", s)
+	}
+	n, err := strconv.Atoi(rows)
+	if err != nil {
+		return QueryTile{}, fmt.Errorf("query tile %q: rows: %w", s, err)
+	}
+	t := QueryTile{Kernel: name, Rows: n}
+	if err := t.Validate(); err != nil {
+		return QueryTile{}, err
+	}
+	return t, nil
 }
 
 // Validate checks the spec's own values; Resolve checks them against a shape.
@@ -166,6 +233,12 @@ func (s Spec) Validate() error {
 	}
 	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
 		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)
+	}
+	if err := s.Tile.Validate(); err != nil {
+		return err
+	}
+	if !s.Tile.IsZero() && (m != MethodDense || s.Impl != Fused) {
+		return fmt.Errorf("query tile applies to fused dense attention only (got %s %s)", s.Impl, m)
 	}
 	if m == MethodDense {
 		return nil
@@ -228,7 +301,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

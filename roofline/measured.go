@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bwsim/bwsim/hwmodel"
+	"github.com/bwsim/bwsim/kernels"
 	"github.com/bwsim/bwsim/traces"
 )
 
@@ -50,6 +51,9 @@ import (
 //	              softmax, weighted sum, blend) ran as one kernel
 //	upcast        true when unfused dense attention ran on fp32 copies of
 //	              q, K and V (PyTorch's math backend with 16-bit inputs)
+//	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
+//	              kernel that computes ROWS query rows per thread block
+//	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
 //
 // Other extra columns are allowed and ignored. Lines
 // starting with '#' are comments: the machine's facts and the command that
@@ -114,6 +118,8 @@ type Measurement struct {
 	// Upcast is true when the measured dense kernel computed on fp32
 	// copies of its inputs.
 	Upcast bool `json:"upcast,omitempty"`
+	// QueryTile is the tiled kernel and its query rows (zero: none stated).
+	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
 	// Source is "file:line".
 	Source string `json:"source"`
 }
@@ -353,6 +359,11 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 			bad("%s %q: want true or false (or empty)", f.col, s)
 		}
 	}
+	if t, err := kernels.ParseQueryTile(opt("query_tile")); err != nil {
+		bad("%v", err)
+	} else {
+		m.QueryTile = t
+	}
 	return m, errors.Join(errs...)
 }
 
@@ -382,7 +393,8 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 		rec := []string{m.Device, m.Method, m.Impl, strconv.Itoa(m.Batch), strconv.Itoa(m.Heads), strconv.Itoa(m.KVHeads),
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
-			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact)}
+			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
+			m.QueryTile.String()}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -393,7 +405,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -9,8 +9,10 @@
 //	latency  = the latency of the slowest level touched (one dependent access)
 //	softmax  = a library softmax kernel's measured time (unfused stages)
 //	copy     = floor + elements / a library copy kernel's measured rate
+//	tile     = a tiled attention kernel's measured time for its query tiles
+//	           (padding rows included), else their MACs at the matrix peak
 //	select   = a top-k primitive's measured time, or floor + elements / rate
-//	time     = launches × launch + sync + max(memory, compute, latency, softmax, copy) + select
+//	time     = launches × launch + sync + max(memory, compute, tile, latency, softmax, copy) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
@@ -121,7 +123,12 @@ type StagePrediction struct {
 	// CopySeconds is a library copy kernel's time (gather, cast, repeat),
 	// which likewise
 	// overlaps the bytes it moves.
-	CopySeconds float64        `json:"copy_seconds,omitempty"`
+	CopySeconds float64 `json:"copy_seconds,omitempty"`
+	// TileSeconds is a tiled fused-attention kernel's time for its query
+	// tiles (traces.Arith.TileMACs): matrix work on padding rows that a
+	// decode query pays for, overlapping the memory time as the rest of
+	// the kernel's arithmetic does. ComputeSeconds includes it.
+	TileSeconds float64        `json:"tile_seconds,omitempty"`
 	Levels      []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
@@ -413,6 +420,12 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 			sp.CopySeconds = ga.CallSeconds(0, float64(a.CopyElems))
 		}
 	}
+	if a.TileMACs > 0 {
+		// The tile's work includes the arithmetic counted above (the real
+		// rows are rows of the tile): the stage computes for the longer.
+		sp.TileSeconds = tileSeconds(dev, st.TileKernel, dtype, a, occupancy)
+		sp.ComputeSeconds = max(sp.ComputeSeconds, sp.TileSeconds)
+	}
 	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds, sp.CopySeconds)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
@@ -440,6 +453,21 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundLatency
 	}
 	return sp, nil
+}
+
+// tileSeconds prices a stage's query tiles: from the kernel's measured
+// attention-tile table where the device lists one (its time for that many
+// thread blocks of that many MACs each: the kernel's softmax and
+// bookkeeping on the tile are in it), else at the matrix peak on the
+// fraction of the device the stage occupies, a lower bound.
+func tileSeconds(dev *hwmodel.Device, kernel, dtype string, a traces.Arith, occupancy float64) float64 {
+	if u, ok := dev.TileUnit(kernel, dtype); ok {
+		return u.CallSeconds(float64(a.TileUnits), float64(a.TileMACs))
+	}
+	if mx, ok := dev.Peak("matrix", dtype); ok {
+		return 2 * float64(a.TileMACs) / mx / occupancy
+	}
+	return 0
 }
 
 // movedBytes is what a level moves for folded traffic t: a memory level

@@ -371,3 +371,70 @@ func TestGatherRatePricesMaterializedGathers(t *testing.T) {
 		t.Errorf("stages missing: %v", want)
 	}
 }
+
+// A tiled kernel's query tiles are priced from the device's attention-tile
+// table for that kernel (blocks × MACs per block), else at the matrix peak,
+// and the stage computes for the longer of that and its other arithmetic.
+func TestQueryTilesPricedFromTheKernelsTable(t *testing.T) {
+	shape := kernels.Shape{Batch: 8, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 4096}
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused, Split: 4096, Tile: kernels.QueryTile{Kernel: "k1", Rows: 64}}
+	tr := trace(t, shape, spec)
+	blocks := float64(shape.Batch * shape.Heads)
+	perBlock := 2.0 * 64 * 4096 * 128
+	attention := func(dev *hwmodel.Device) StagePrediction {
+		t.Helper()
+		p, err := Predict(tr, dev, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Stages {
+			if s.Name == kernels.StageAttention {
+				return s
+			}
+		}
+		t.Fatal("no attention stage")
+		return StagePrediction{}
+	}
+
+	// No table: the matrix peak, on the 256 of 100 units' worth of blocks.
+	dev := devtest.GPU()
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "matrix", DType: "fp16", OpsPerSecond: 1e15})
+	st := attention(dev)
+	if want := 2 * blocks * perBlock / 1e15; math.Abs(st.TileSeconds-want) > 1e-12*want {
+		t.Errorf("tile %g s at the matrix peak, want %g", st.TileSeconds, want)
+	}
+
+	// A table of another kernel does not apply; this kernel's does, read
+	// at (blocks, MACs per block) and interpolated in the logarithms.
+	table := &hwmodel.Table{Rows: []float64{128, 512}, Cols: []float64{perBlock / 4, perBlock * 4},
+		Seconds: [][]float64{{1e-3, 4e-3}, {4e-3, 16e-3}}}
+	dev.Compute = append(dev.Compute,
+		hwmodel.Compute{Unit: hwmodel.UnitAttentionTile, Kernel: "other", DType: "fp16", OpsPerSecond: 1, Table: table},
+		hwmodel.Compute{Unit: hwmodel.UnitAttentionTile, Kernel: "k1", DType: "fp16", OpsPerSecond: 1e13, Table: table})
+	st = attention(dev)
+	// Halfway in both logarithms: exp(mean of the four logs) = 4 ms.
+	if want := 4e-3; math.Abs(st.TileSeconds-want) > 1e-9 {
+		t.Errorf("tile %g s from the table, want %g", st.TileSeconds, want)
+	}
+	if st.ComputeSeconds != st.TileSeconds || st.Bound != BoundCompute {
+		t.Errorf("compute %g s, bound %s: want the tile's %g s to bound the stage", st.ComputeSeconds, st.Bound, st.TileSeconds)
+	}
+	if want := st.OverheadSeconds + st.TileSeconds; math.Abs(st.Seconds-want) > 1e-12 {
+		t.Errorf("stage %g s, want overhead + tile = %g", st.Seconds, want)
+	}
+
+	// bf16 uses the kernel's fp16 figures; without a tile the stage has none.
+	if u, ok := dev.TileUnit("k1", "bf16"); !ok || u.OpsPerSecond != 1e13 {
+		t.Errorf("bf16 lookup: %v %v, want the fp16 unit", u, ok)
+	}
+	spec.Tile = kernels.QueryTile{}
+	p, err := Predict(trace(t, shape, spec), dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Stages {
+		if s.TileSeconds != 0 {
+			t.Errorf("stage %s without a tile prices %g s of tiles", s.Name, s.TileSeconds)
+		}
+	}
+}

@@ -253,12 +253,24 @@ type Arith struct {
 	// arithmetic, not the bytes, sets their pace, so devices may price
 	// them at a measured rate.
 	CopyElems int64 `json:"copy_elems,omitempty"`
+	// TileMACs are the multiply-accumulates of a tiled fused-attention
+	// kernel's query tiles, the padding rows included: such a kernel
+	// computes a whole tile of query rows (64 or 128) against every key
+	// block however few rows hold a query, so one decode query costs a
+	// tile's matrix work. Stage.TileKernel names the kernel; devices price
+	// these at that kernel's measured tile throughput. They are not in
+	// MACs, which count the arithmetic the algorithm needs.
+	TileMACs int64 `json:"tile_macs,omitempty"`
+	// TileUnits are the thread blocks those tiles run as (one tile each):
+	// the tile throughput depends on how many share the device.
+	TileUnits int64 `json:"tile_units,omitempty"`
 }
 
 // Add returns a + b.
 func (a Arith) Add(b Arith) Arith {
 	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise,
-		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows, a.CopyElems + b.CopyElems}
+		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows, a.CopyElems + b.CopyElems,
+		a.TileMACs + b.TileMACs, a.TileUnits + b.TileUnits}
 }
 
 // Flops counts a MAC as two floating-point operations and every other
@@ -277,6 +289,10 @@ type Stage struct {
 	// Launches is the number of device kernels (GPU launches, IPU compute
 	// sets) the modelled implementation runs for the stage; 0 means 1.
 	Launches int `json:"launches,omitempty"`
+	// TileKernel names the tiled fused-attention kernel whose query tiles
+	// Arith.TileMACs counts (a device's attention-tile unit of that
+	// kernel prices them); empty when the stage has none.
+	TileKernel string `json:"tile_kernel,omitempty"`
 }
 
 // LaunchCount is Launches with the zero value meaning one.
@@ -464,7 +480,8 @@ func (t *Trace) StageArith(i int) Arith {
 	a := t.Stages[i].Arith
 	s := t.Scale
 	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise),
-		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows), s.Apply(a.CopyElems)}
+		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows), s.Apply(a.CopyElems),
+		s.Apply(a.TileMACs), s.Apply(a.TileUnits)}
 }
 
 // ExtentCount is the number of recorded extents (not scaled), each gather
@@ -553,8 +570,13 @@ func (t *Trace) Validate() error {
 			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)
 		}
 		a := st.Arith
-		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 {
+		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 ||
+			a.TileMACs < 0 || a.TileUnits < 0 {
 			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
+		}
+		if (a.TileMACs > 0) != (st.TileKernel != "") || a.TileUnits > a.TileMACs || (a.TileMACs > 0 && a.TileUnits == 0) {
+			return fmt.Errorf("stage %q: query tiles need a kernel name, units and MACs together (kernel %q, %d units, %d MACs)",
+				st.Name, st.TileKernel, a.TileUnits, a.TileMACs)
 		}
 		if a.SelectRows > a.SelectElems || a.SoftmaxRows > a.Exps {
 			return fmt.Errorf("stage %q: more rows than elements (select %d of %d, softmax %d of %d)",

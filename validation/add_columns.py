@@ -14,7 +14,7 @@ run's rows and comments, with
                 at the extremes), CUDA-graph ones 0.99-1.01x);
   runs          how many runs measured the row;
 
-and six columns after the existing ones (validation/README.md defines them):
+and eight columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
@@ -28,10 +28,13 @@ and six columns after the existing ones (validation/README.md defines them):
                 variants not measured there;
   split         positions per program of the stages that scan S, where the
                 implementation's grid differs from bwsim's default:
-                `triton-split` (step 1 split along S, grid.approx_grid) and
+                `triton-split` (step 1 split along S, grid.approx_grid),
                 `sdpa-efficient` (one program per (batch, head) walking all
                 of S: the memory-efficient backend has no split over the keys
-                for a single query); empty otherwise;
+                for a single query) and `sdpa-flash` (FlashAttention-2's
+                choice of splits, grid.flash2_grid: all of S in one program
+                per problem when the problems fill the device); empty
+                otherwise;
   materialize   `true` for `torch-gather` and `torch-compile` (torch.gather,
                 or Inductor's generated gather, writes K[:, i1] to
                 memory and the matmul reads it back); empty otherwise;
@@ -45,7 +48,13 @@ and six columns after the existing ones (validation/README.md defines them):
   fused_exact   `true` for `triton` and `triton-split` (measure.py's
                 _sparq_exact_kernel gathers the k rows of K and V, takes the
                 softmax, the weighted sum and the v-mean blend in one
-                kernel); empty otherwise.
+                kernel); empty otherwise;
+  query_tile    the tiled kernel and its query rows per thread block:
+                `mem-efficient:64` for `sdpa-efficient` (the CUTLASS
+                kernel's 64 x 128 tile), `flash2:128` for `sdpa-flash` when
+                FA2 runs its non-split kernel (128 x 64); empty otherwise,
+                FA2's split-KV kernel included: its 64-row tile is another
+                kernel, which measure.py's tile part does not time.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -64,15 +73,16 @@ import statistics
 import sys
 import tempfile
 
-from grid import approx_grid
+from grid import approx_grid, flash2_grid
 
-NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact"]
-NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:"
+NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile"]
+NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile:"
 RUN_NOTE = "# run "
 OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
              "# dispatch, host_seconds, split, materialize, upcast:",
              "# runs, dispatch, host_seconds, split, materialize, upcast:",
-             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:")
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:",
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:")
 # The columns that name a measured call: rows of different runs with the
 # same key time the same thing.
 KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
@@ -161,11 +171,12 @@ def main():
         sys.exit(f"{src}: no header")
     hi, hline = rows[0]
     header = parse(hline)
-    # Drop the two columns if an earlier run added them, then append them.
+    # Drop our columns if an earlier run added them, then append them.
     keep = [j for j, name in enumerate(header) if name not in NEW]
     col = {name: j for j, name in enumerate(header)}
     out = list(lines)
     missing = set()
+    sms = next((int(ln.split(":", 1)[1]) for ln in lines if ln.startswith("# sms:")), 132)
     n_runs = 1
 
     def emit(fields, old):
@@ -193,13 +204,20 @@ def main():
             else:
                 missing.add(key[:2])
         base = variant.removesuffix("+graph")
-        split = ""
+        split, tile = "", ""
         if base == "triton-split":
             pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
             chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
             split = str(chunk * cpp)
         elif base == "sdpa-efficient":
             split = f[col["seq"]]
+            tile = "mem-efficient:64"
+        elif base == "sdpa-flash":
+            splits, per, rows_ = flash2_grid(int(f[col["batch"]]), int(f[col["heads"]]), int(f[col["kv_heads"]]),
+                                             int(f[col["seq"]]), int(f[col["head_dim"]]), sms)
+            # The split-KV kernel (64-row tiles, a combine after it) is
+            # not the kernel measure.py's tile part times: no tile stated.
+            split, tile = str(per), "flash2:128" if splits == 1 else ""
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
@@ -207,14 +225,14 @@ def main():
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
-            " the least of the files' medians; split, materialize, upcast, compiled and fused_exact from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact and query_tile from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

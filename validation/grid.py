@@ -1,5 +1,8 @@
-"""Launch grids of measure.py's Triton SparQ kernels, shared with the script
-that describes them to bwsim (add_columns.py); pure Python, no GPU needed."""
+"""Launch grids of measure.py's Triton SparQ kernels and of the flash SDPA
+backend, shared with the script that describes them to bwsim
+(add_columns.py); pure Python, no GPU needed."""
+
+import math
 
 
 def approx_grid(pairs, S, r, split, sms=132):
@@ -16,3 +19,37 @@ def approx_grid(pairs, S, r, split, sms=132):
         while nsplit * 2 <= nchunks and pairs * nsplit < 4 * sms:
             nsplit *= 2
     return chunk, nsplit, -(-nchunks // nsplit)
+
+
+def flash2_grid(batch, heads, kv_heads, seq, head_dim=128, sms=132):
+    """FlashAttention-2's launch for one decode query per head, as PyTorch's
+    flash backend runs it: (splits, positions per split, query tile rows).
+
+    A GQA group's query heads become the query rows of one (sequence, KV
+    head) problem (FA2 swaps them in when the query length is 1). FA2 then
+    splits the keys across thread blocks only when the problems' 64-row
+    blocks would leave most of 2 x SMs slots idle, choosing the fewest
+    splits whose wave efficiency is within 85 % of the best, among split
+    counts that change the key blocks per split (blocks of 128 keys at
+    head_dim 128, 256 at 64, 64 above). With one split it runs its
+    non-split kernel (128-row query tiles on sm90); with more, the split-KV
+    kernel (64-row tiles) and a combine kernel."""
+    rows = heads // kv_heads if heads > kv_heads else 1
+    problems = batch * (kv_heads if heads > kv_heads else heads) * -(-rows // 64)
+    block_n = 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+    n_blocks = -(-seq // block_n)
+    slots = 2 * sms
+    splits = 1
+    if problems < 0.8 * slots:
+        top = min(128, slots, n_blocks)
+        ok = [s for s in range(1, top + 1) if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1))]
+
+        def eff(s):
+            waves = problems * s / slots
+            return waves / math.ceil(waves)
+
+        best = max(eff(s) for s in ok)
+        splits = next(s for s in ok if eff(s) >= 0.85 * best)
+    if splits == 1:
+        return 1, seq, 128
+    return splits, -(-n_blocks // splits) * block_n, 64

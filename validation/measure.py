@@ -10,7 +10,9 @@ empty-kernel launch). Writes, under --out:
                 command in '#' comment lines;
   micro.csv     microbenchmarks (copy, read, gathers by row size, read
                 bandwidth against the number of thread blocks, pointer-chase
-                latency, launch overhead, torch.topk / softmax);
+                latency, launch overhead, torch.topk / softmax; parts
+                mma and tile: instruction rates and the fused attention
+                kernels' query-tile throughput);
   host.csv      host dispatch (part `host`): the CPU time to issue one eager
                 call of each implementation while a spin kernel holds the
                 GPU busy, and the GPU operations per call (torch.profiler);
@@ -862,6 +864,72 @@ def micro_mma(m, quick):
     torch.cuda.empty_cache()
 
 
+# The fused SDPA kernels whose query tile measure.py's tile part times:
+# (bwsim's kernel name, SDPA backend name, query rows per thread block).
+# FA2's non-split forward kernel on sm90 tiles 128 query rows x 64 keys;
+# PyTorch's memory-efficient (CUTLASS) kernel 64 x 128.
+TILE_KERNELS = (("flash2", "FLASH_ATTENTION", 128), ("mem-efficient", "EFFICIENT_ATTENTION", 64))
+TILE_Q_TILES_PER_HEAD = 4
+
+
+def micro_tile(m, quick):
+    """Fused attention kernels' query-tile throughput, on prefill calls whose
+    tiles are all real query rows: B 1, H heads of TILE_Q_TILES_PER_HEAD
+    query tiles each (the tiles of a head share its K and V through L2, so
+    the call is bound by the tile's arithmetic, not by memory), Sk keys,
+    D 128, fp16, no mask. One thread block per query tile: blocks =
+    H x tiles per head. A decode call pads its one query (or its GQA group)
+    to the same tile, so it does the same work per block; bwsim prices it
+    from this table (unit attention-tile). Never on decode shapes' timings."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    log("micro: fused attention query-tile throughput (prefill, all tile rows real)")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    D = 128
+    keys_list = [128, 1024, 16384] if quick else [128, 256, 512, 1024, 4096, 16384, 65536]
+    for kname, backend, rows in TILE_KERNELS:
+        be = getattr(SDPBackend, backend)
+        # FA2 runs its non-split kernel only when heads x 64-row blocks fill
+        # 0.8 x 2 x SMs; below that it splits the keys, another kernel.
+        blocks_list = [sms, 4 * sms, 16 * sms] if quick else [32, sms, 2 * sms, 4 * sms, 8 * sms, 16 * sms]
+        if kname == "flash2":
+            blocks_list = [b for b in blocks_list if b >= sms]
+        for blocks in blocks_list:
+            H = blocks // TILE_Q_TILES_PER_HEAD
+            Sq = rows * TILE_Q_TILES_PER_HEAD
+            for Sk in keys_list:
+                if H * Sk * D * 2 * 2 > 24e9:
+                    continue
+                gen = torch.Generator(device="cuda").manual_seed(blocks * 131 + Sk)
+                q = torch.randn(1, H, Sq, D, device="cuda", dtype=torch.float16, generator=gen)
+                k = torch.randn(1, H, Sk, D, device="cuda", dtype=torch.float16, generator=gen)
+                v = torch.randn(1, H, Sk, D, device="cuda", dtype=torch.float16, generator=gen)
+
+                def run():
+                    with sdpa_kernel(be):
+                        return F.scaled_dot_product_attention(q, k, v)
+
+                label = ""
+                if Sk == keys_list[0]:
+                    # Which kernel ran (FA2 could have split the keys).
+                    from torch.profiler import ProfilerActivity, profile
+                    run()
+                    torch.cuda.synchronize()
+                    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                        run()
+                        torch.cuda.synchronize()
+                    names = sorted({e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA})
+                    label = ";ran=" + "|".join(n.split("<")[0].split("(")[0].replace("void ", "") for n in names)
+                macs = blocks * rows * Sk * D * 2
+                t = time_pass(run, 1, graph=True, min_n=5, max_n=20)
+                m.row("attn_tile", f"kernel={kname};blocks={blocks};rows={rows};keys={Sk};head_dim={D};macs={macs}{label}",
+                      "graph", 0, t)
+                log(f"    {kname} {blocks} blocks x {Sk} keys: {2 * macs / t[0] / 1e12:.1f} TFLOP/s"
+                    f" ({2 * macs / t[0] / min(blocks, sms) / 1e12:.3f} per busy SM)")
+                del q, k, v
+            torch.cuda.empty_cache()
+
+
 def micro_topk_softmax(m, quick, rotate_bytes):
     log("micro: torch.topk and softmax over SparQ's sizes")
     rows_list = [32, 512] if quick else [32, 128, 512, 2048]
@@ -1686,8 +1754,8 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma"
-                    " (kernels, hostcheck: not in the default set)")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile"
+                    " (kernels, hostcheck, mma, tile: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1733,6 +1801,8 @@ def main():
         attempt("micro_topk_softmax", lambda: micro_topk_softmax(m, args.quick, args.rotate_bytes))
     if "mma" in parts:
         attempt("micro_mma", lambda: micro_mma(m, args.quick))
+    if "tile" in parts:
+        attempt("micro_tile", lambda: micro_tile(m, args.quick))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

@@ -4,11 +4,13 @@ microbenchmarks, read out of micro.csv files: stream bandwidth, DRAM and L2
 chase latency, L2 read bandwidth over footprints, launch time in a CUDA
 graph, bytes in flight per program (Little's law), the torch.topk and
 torch.softmax tables in the catalog's layout, the torch.gather copy rate,
-and the ex2 and mma.sync rates. Nothing here reads an attention timing.
+the ex2 and mma.sync rates, and the fused attention kernels' query-tile
+tables (part tile: prefill calls, every tile row a real query). Nothing
+here reads a decode attention timing.
 Standard library only.
 
   python3 validation/micro_figures.py validation/h200-micro.csv
-  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv
+  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv
 
 The second line reproduces the h100-sxm catalog entry's tables exactly.
 """
@@ -98,6 +100,30 @@ def main():
         for r in rows:
             if r[0] == bench:
                 say(f"{bench} {r[1].rsplit(';ops=', 1)[0]}", f"{int(fields(r[1])['ops']) / float(r[4]) / 1e12:.2f}", " " + unit)
+
+    tile = {}
+    for r in rows:
+        if r[0] == "attn_tile" and r[2] == "graph":
+            f = fields(r[1])
+            blocks, macs = int(f["blocks"]), int(f["macs"])
+            tile.setdefault(f["kernel"], {})[(blocks, macs // blocks)] = float(r[4])
+    for kernel, cells in tile.items():
+        blocks = sorted({b for b, _ in cells})
+        per = sorted({m for _, m in cells})
+        if any((b, m) not in cells for b in blocks for m in per):
+            say(f"attention-tile {kernel}", "incomplete grid, no table")
+            continue
+        big = max(blocks)
+        rate = statistics.median(per[-1] * big / cells[(big, m)] for m in per[-1:])
+        print(f"attention-tile {kernel}: {2 * rate / 1e12:.1f} TFLOP/s of tiles at {big} blocks x {per[-1]} MACs")
+        print(f"        kernel: {kernel}")
+        print(f"        ops_per_second: {rate:.4g}")
+        print("        table:")
+        print(f"          rows: [{', '.join(str(b) for b in blocks)}]")
+        print(f"          cols: [{', '.join(str(m) for m in per)}]")
+        print("          seconds:")
+        for b in blocks:
+            print("            - [" + ", ".join(f"{cells[(b, m)]:.4g}" for m in per) + f"]  # {b} blocks")
 
 
 if __name__ == "__main__":

@@ -133,6 +133,8 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " evaluations/s", 1)
 		case "topk":
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + ", at least " + units.Seconds(c.FloorSeconds) + " a call"
+		case hwmodel.UnitAttentionTile:
+			rate = c.Kernel + ": " + strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1) + " of query tiles at the largest grid measured"
 		}
 		p("    %-7s %-4s  %s", c.Unit, c.DType, rate)
 		src(c.Source)

@@ -21,6 +21,7 @@ type workloadFlags struct {
 	noRealloc, noAppend, materialize      bool
 	upcast, compiled, fusedExact          bool
 	split                                 int
+	queryTile                             string
 	kvDump                                string
 	layer                                 int
 	fs                                    *pflag.FlagSet
@@ -52,6 +53,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.materialize, "materialize", false, "sparq unfused: gather K's r columns through device memory (torch.gather then matmul, a PyTorch implementation) instead of inside the scoring kernel")
 	fs.BoolVar(&w.fusedExact, "fused-exact", false, "unfused selecting methods: the exact step (gathers of the selected K and V rows, softmax, weighted sum, blend) runs as one kernel, logits on chip")
 	fs.BoolVar(&w.compiled, "compiled", false, "with --materialize: the pipeline runs under torch.compile (Inductor's generated gathers stream at memory rate; element-wise steps fuse)")
+	fs.StringVar(&w.queryTile, "query-tile", "", "dense fused: the tiled kernel and its query rows per thread block, KERNEL:ROWS (flash2:128, mem-efficient:64): a decode query pays for the whole tile, priced at the device's measured attention-tile table for that kernel")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
 	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
 	fs.IntVar(&w.layer, "layer", -1, "with --kv-dump: the layer to simulate (default: the middle dumped layer)")
@@ -77,6 +79,9 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 		SampleHeads: w.sampleHeads,
 		Steps:       w.steps,
 		Spec:        w.spec(),
+	}
+	if c.Spec.Tile, err = kernels.ParseQueryTile(w.queryTile); err != nil {
+		return c, asUsage(err)
 	}
 	if w.kvDump != "" {
 		if err := w.dumpShape(&c); err != nil {
@@ -211,6 +216,9 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.Upcast {
 		desc += " upcast"
+	}
+	if !s.Tile.IsZero() {
+		desc += " query-tile=" + s.Tile.String()
 	}
 	return desc
 }
