@@ -129,6 +129,9 @@ func (m *denseMethod) declare(p *plan) {
 			m.partials = p.tr.AddTensor(traces.Tensor{Name: TensorPartials, Role: traces.RoleIntermediate, ElemBytes: 4,
 				Shape: []int64{B, H, m.splits, D + 1}, Layout: "B,H,splits,D+1"})
 			m.sCombine = p.tr.AddStage(StageCombine, B*H)
+			if p.spec.SerialCombine {
+				p.tr.Stages[m.sCombine].DependentLoads = m.splits
+			}
 		}
 		return
 	}

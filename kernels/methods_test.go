@@ -788,3 +788,36 @@ func TestQueryTileSpec(t *testing.T) {
 		}
 	}
 }
+
+// A serial combine makes the combine stage a chain of one dependent load
+// per split; without a split there is no combine to chain.
+func TestDenseSerialCombine(t *testing.T) {
+	shape := Shape{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 1000}
+	for _, tt := range []struct {
+		split, splits int
+	}{{128, 8}, {100, 10}, {1000, 1}} {
+		spec := Spec{Method: MethodDense, Impl: Fused, Split: tt.split, SerialCombine: true}
+		tr := traceOneStep(t, shape, spec).Trace
+		i := slices.Index(stageNames(tr), StageCombine)
+		if tt.splits == 1 {
+			if i >= 0 {
+				t.Errorf("split %d: one split per pair has a combine stage", tt.split)
+			}
+			continue
+		}
+		if i < 0 {
+			t.Fatalf("split %d: no combine stage in %v", tt.split, stageNames(tr))
+		}
+		if got := tr.Stages[i].DependentLoads; got != int64(tt.splits) {
+			t.Errorf("split %d: combine has %d dependent loads, want the %d splits", tt.split, got, tt.splits)
+		}
+		spec.SerialCombine = false
+		if got := traceOneStep(t, shape, spec).Trace.Stages[i].DependentLoads; got != 0 {
+			t.Errorf("split %d: parallel combine has %d dependent loads, want 0", tt.split, got)
+		}
+	}
+	bad := Spec{Method: MethodDense, Impl: Unfused, SerialCombine: true}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "serial combine applies to fused dense") {
+		t.Errorf("unfused dense with a serial combine: error %v", err)
+	}
+}

@@ -51,6 +51,8 @@ import (
 //	              softmax, weighted sum, blend) ran as one kernel
 //	upcast        true when unfused dense attention ran on fp32 copies of
 //	              q, K and V (PyTorch's math backend with 16-bit inputs)
+//	serial_combine  true when a fused dense kernel's combine walked its
+//	              splits one dependent load at a time (FlashAttention-2)
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
@@ -118,6 +120,8 @@ type Measurement struct {
 	// Upcast is true when the measured dense kernel computed on fp32
 	// copies of its inputs.
 	Upcast bool `json:"upcast,omitempty"`
+	// SerialCombine is true when the combine walked the splits serially.
+	SerialCombine bool `json:"serial_combine,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
 	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
 	// Source is "file:line".
@@ -350,7 +354,8 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	for _, f := range []struct {
 		col string
 		dst *bool
-	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"fused_exact", &m.FusedExact}, {"upcast", &m.Upcast}} {
+	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"fused_exact", &m.FusedExact}, {"upcast", &m.Upcast},
+		{"serial_combine", &m.SerialCombine}} {
 		switch s := opt(f.col); s {
 		case "", "false", "0":
 		case "true", "1":
@@ -394,7 +399,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String()}
+			m.QueryTile.String(), optBool(m.SerialCombine)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -405,7 +410,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

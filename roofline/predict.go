@@ -6,7 +6,8 @@
 //
 //	memory   = Σ_levels moved_bytes(level) / min(achievable_bw, Little's-law_bw)
 //	compute  = Σ_units ops / (peak × min(1, work_units / parallel_units))
-//	latency  = the latency of the slowest level touched (one dependent access)
+//	latency  = the latency of the slowest level touched × the stage's chain of
+//	           dependent loads (one by default)
 //	softmax  = a library softmax kernel's measured time (unfused stages)
 //	copy     = floor + elements / a library copy kernel's measured rate
 //	tile     = a tiled attention kernel's measured time for its query tiles
@@ -387,6 +388,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		}
 		sp.Levels = append(sp.Levels, *lt)
 	}
+
+	sp.LatencySeconds *= float64(max(st.DependentLoads, 1))
 
 	// Compute, on the fraction of the device the work units occupy.
 	a := tr.StageArith(i)

@@ -438,3 +438,37 @@ func TestQueryTilesPricedFromTheKernelsTable(t *testing.T) {
 		}
 	}
 }
+
+// A stage's chain of dependent loads multiplies the latency of the level
+// it waits on: a serial combine over 64 splits of partial results held in
+// L2 takes at least 64 L2 latencies.
+func TestDependentLoadsChainTheLatency(t *testing.T) {
+	shape := kernels.Shape{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 128, Seq: 1024}
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused, Split: 16}
+	combine := func(serial bool) StagePrediction {
+		t.Helper()
+		spec.SerialCombine = serial
+		p, err := Predict(trace(t, shape, spec), devtest.GPU(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Stages {
+			if s.Name == kernels.StageCombine {
+				return s
+			}
+		}
+		t.Fatal("no combine stage")
+		return StagePrediction{}
+	}
+	par, ser := combine(false), combine(true)
+	l2 := devtest.GPU().Levels["l2"].LatencySeconds
+	if par.LatencySeconds != l2 {
+		t.Errorf("parallel combine latency %g s, want one L2 latency %g", par.LatencySeconds, l2)
+	}
+	if want := 64 * l2; math.Abs(ser.LatencySeconds-want) > 1e-15 {
+		t.Errorf("serial combine latency %g s, want 64 L2 latencies %g", ser.LatencySeconds, want)
+	}
+	if want := ser.OverheadSeconds + ser.LatencySeconds; ser.Bound != BoundLatency || math.Abs(ser.Seconds-want) > 1e-15 {
+		t.Errorf("serial combine %g s bound by %s, want launch + 64 latencies = %g s, latency-bound", ser.Seconds, ser.Bound, want)
+	}
+}

@@ -293,6 +293,12 @@ type Stage struct {
 	// Arith.TileMACs counts (a device's attention-tile unit of that
 	// kernel prices them); empty when the stage has none.
 	TileKernel string `json:"tile_kernel,omitempty"`
+	// DependentLoads is the longest chain of loads one work unit issues in
+	// which each load waits for the one before (a loop whose accumulator
+	// the compiler cannot overlap, such as FlashAttention-2's combine
+	// walking its splits): the stage takes at least that many latencies of
+	// the slowest level it touches. 0 counts as one.
+	DependentLoads int64 `json:"dependent_loads,omitempty"`
 }
 
 // LaunchCount is Launches with the zero value meaning one.
@@ -565,6 +571,9 @@ func (t *Trace) Validate() error {
 	for si, st := range t.Stages {
 		if st.WorkUnits < 0 {
 			return fmt.Errorf("stage %q: negative work units", st.Name)
+		}
+		if st.DependentLoads < 0 || st.DependentLoads > 1<<30 {
+			return fmt.Errorf("stage %q: %d dependent loads out of range", st.Name, st.DependentLoads)
 		}
 		if st.Launches < 0 || st.Launches > 1<<20 {
 			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)

@@ -14,7 +14,7 @@ run's rows and comments, with
                 at the extremes), CUDA-graph ones 0.99-1.01x);
   runs          how many runs measured the row;
 
-and eight columns after the existing ones (validation/README.md defines them):
+and nine columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
@@ -54,7 +54,10 @@ and eight columns after the existing ones (validation/README.md defines them):
                 kernel's 64 x 128 tile), `flash2:128` for `sdpa-flash` when
                 FA2 runs its non-split kernel (128 x 64); empty otherwise,
                 FA2's split-KV kernel included: its 64-row tile is another
-                kernel, which measure.py's tile part does not time.
+                kernel, which measure.py's tile part does not time;
+  serial_combine `true` for `sdpa-flash` rows where FA2 splits the keys:
+                its combine kernel walks the splits one dependent load at a
+                time (Nsight Compute, NOTES.md session 5); empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -75,14 +78,16 @@ import tempfile
 
 from grid import approx_grid, flash2_grid
 
-NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile"]
-NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile:"
+NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile",
+       "serial_combine"]
+NOTE = "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine:"
 RUN_NOTE = "# run "
 OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
              "# dispatch, host_seconds, split, materialize, upcast:",
              "# runs, dispatch, host_seconds, split, materialize, upcast:",
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:",
-             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:")
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:",
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile:")
 # The columns that name a measured call: rows of different runs with the
 # same key time the same thing.
 KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
@@ -204,7 +209,7 @@ def main():
             else:
                 missing.add(key[:2])
         base = variant.removesuffix("+graph")
-        split, tile = "", ""
+        split, tile, serial = "", "", ""
         if base == "triton-split":
             pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
             chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
@@ -218,6 +223,7 @@ def main():
             # The split-KV kernel (64-row tiles, a combine after it) is
             # not the kernel measure.py's tile part times: no tile stated.
             split, tile = str(per), "flash2:128" if splits == 1 else ""
+            serial = "true" if splits > 1 else ""
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
@@ -225,14 +231,14 @@ def main():
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
-            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact and query_tile from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile and serial_combine from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

@@ -20,6 +20,7 @@ type workloadFlags struct {
 	sampleHeads                           int
 	noRealloc, noAppend, materialize      bool
 	upcast, compiled, fusedExact          bool
+	serialCombine                         bool
 	split                                 int
 	queryTile                             string
 	kvDump                                string
@@ -54,6 +55,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.fusedExact, "fused-exact", false, "unfused selecting methods: the exact step (gathers of the selected K and V rows, softmax, weighted sum, blend) runs as one kernel, logits on chip")
 	fs.BoolVar(&w.compiled, "compiled", false, "with --materialize: the pipeline runs under torch.compile (Inductor's generated gathers stream at memory rate; element-wise steps fuse)")
 	fs.StringVar(&w.queryTile, "query-tile", "", "dense fused: the tiled kernel and its query rows per thread block, KERNEL:ROWS (flash2:128, mem-efficient:64): a decode query pays for the whole tile, priced at the device's measured attention-tile table for that kernel")
+	fs.BoolVar(&w.serialCombine, "serial-combine", false, "dense fused with a split grid: the combine kernel walks the splits one dependent load at a time, as FlashAttention-2's does")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
 	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
 	fs.IntVar(&w.layer, "layer", -1, "with --kv-dump: the layer to simulate (default: the middle dumped layer)")
@@ -119,7 +121,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -216,6 +218,9 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.Upcast {
 		desc += " upcast"
+	}
+	if s.SerialCombine {
+		desc += " serial-combine"
 	}
 	if !s.Tile.IsZero() {
 		desc += " query-tile=" + s.Tile.String()
