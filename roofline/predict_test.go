@@ -21,6 +21,20 @@ func trace(t *testing.T, shape kernels.Shape, spec kernels.Spec) *traces.Trace {
 	return o.Trace
 }
 
+// predictStages prices tr on dev and returns its stages by name.
+func predictStages(t *testing.T, tr *traces.Trace, dev *hwmodel.Device) map[string]StagePrediction {
+	t.Helper()
+	p, err := Predict(tr, dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]StagePrediction{}
+	for _, s := range p.Stages {
+		out[s.Name] = s
+	}
+	return out
+}
+
 var paperShape = kernels.Shape{Batch: 4, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 4096}
 
 func TestIdealDenseIsBytesOverPeak(t *testing.T) {
@@ -290,14 +304,7 @@ func TestPrimitiveTablesPriceSelectionAndSoftmax(t *testing.T) {
 	dev.Compute = append(dev.Compute,
 		hwmodel.Compute{Unit: "topk", DType: "fp32", OpsPerSecond: 1e12, FloorSeconds: 1e-6, Table: grid(10e-6)},
 		hwmodel.Compute{Unit: "softmax", DType: "fp32", OpsPerSecond: 1e12, Table: grid(1e-3)})
-	p, err := Predict(tr, dev, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]StagePrediction{}
-	for _, s := range p.Stages {
-		got[s.Name] = s
-	}
+	got := predictStages(t, tr, dev)
 	// top-r: one top-k per (sequence, KV head) pair over d_h = 128 values:
 	// 32 rows, log-interpolated between 8 (10 µs) and 1024 rows (40 µs).
 	rows := float64(shape.Batch * shape.KVHeads)
@@ -322,11 +329,7 @@ func TestPrimitiveTablesPriceSelectionAndSoftmax(t *testing.T) {
 	}
 	// Fused kernels keep the softmax on chip: no library softmax.
 	spec.Impl = kernels.Fused
-	pf, err := Predict(trace(t, shape, spec), dev, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range pf.Stages {
+	for _, s := range predictStages(t, trace(t, shape, spec), dev) {
 		if s.SoftmaxSeconds != 0 {
 			t.Errorf("fused stage %s prices a library softmax (%g s)", s.Name, s.SoftmaxSeconds)
 		}
@@ -383,17 +386,7 @@ func TestQueryTilesPricedFromTheKernelsTable(t *testing.T) {
 	perBlock := 2.0 * 64 * 4096 * 128
 	attention := func(dev *hwmodel.Device) StagePrediction {
 		t.Helper()
-		p, err := Predict(tr, dev, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range p.Stages {
-			if s.Name == kernels.StageAttention {
-				return s
-			}
-		}
-		t.Fatal("no attention stage")
-		return StagePrediction{}
+		return predictStages(t, tr, dev)[kernels.StageAttention]
 	}
 
 	// No table: the matrix peak, on the 256 of 100 units' worth of blocks.
@@ -428,11 +421,7 @@ func TestQueryTilesPricedFromTheKernelsTable(t *testing.T) {
 		t.Errorf("bf16 lookup: %v %v, want the fp16 unit", u, ok)
 	}
 	spec.Tile = kernels.QueryTile{}
-	p, err := Predict(trace(t, shape, spec), dev, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range p.Stages {
+	for _, s := range predictStages(t, trace(t, shape, spec), dev) {
 		if s.TileSeconds != 0 {
 			t.Errorf("stage %s without a tile prices %g s of tiles", s.Name, s.TileSeconds)
 		}
@@ -448,17 +437,11 @@ func TestDependentLoadsChainTheLatency(t *testing.T) {
 	combine := func(serial bool) StagePrediction {
 		t.Helper()
 		spec.SerialCombine = serial
-		p, err := Predict(trace(t, shape, spec), devtest.GPU(), Options{})
-		if err != nil {
-			t.Fatal(err)
+		st, ok := predictStages(t, trace(t, shape, spec), devtest.GPU())[kernels.StageCombine]
+		if !ok {
+			t.Fatal("no combine stage")
 		}
-		for _, s := range p.Stages {
-			if s.Name == kernels.StageCombine {
-				return s
-			}
-		}
-		t.Fatal("no combine stage")
-		return StagePrediction{}
+		return st
 	}
 	par, ser := combine(false), combine(true)
 	l2 := devtest.GPU().Levels["l2"].LatencySeconds
