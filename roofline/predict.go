@@ -13,7 +13,7 @@
 //	tile     = a tiled attention kernel's measured time for its query tiles
 //	           (padding rows included), else their MACs at the matrix peak
 //	select   = a top-k primitive's measured time, or floor + elements / rate
-//	time     = launches × launch + sync + max(memory, compute, tile, latency, softmax, copy) + select
+//	time     = launches × launch + sync + max(memory, compute and tile, latency, softmax, copy) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
