@@ -169,6 +169,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"format":"bwsim-trace","version":2,"trace":{"method":"g","tensors":[{"name":"K","role":"kv-cache","elem_bytes":2,"shape":[64,16],"layout":"S,D"}],` +
 		`"stages":[{"name":"s","extents":[{"t":0,"d":0,"o":0,"n":32,"c":1,"p":32,"i":[3,4,9,1]},{"t":0,"d":0,"o":4,"n":2,"s":32,"c":64,"p":2,"i":[0,5,6]}],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1}],` +
 		`"scale":{"sampled_pairs":1,"total_pairs":2}}}`))
+	f.Add([]byte(`{"format":"bwsim-trace","version":2,"trace":{"method":"dense","tensors":[],"stages":[{"name":"attention","extents":[],` +
+		`"arith":{"macs":8,"exps":0,"compares":0,"elementwise":0,"tile_macs":1024,"tile_units":2},"work_units":2,"tile_kernel":"flash2"},` +
+		`{"name":"combine","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1,"dependent_loads":8}],` +
+		`"scale":{"sampled_pairs":1,"total_pairs":4}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := Decode(bytes.NewReader(data))
 		if err != nil {
