@@ -32,8 +32,9 @@ func methodSpecs(shape Shape, k int) []Spec {
 }
 
 func specName(s Spec) string {
-	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,compiled=%v,fusedexact=%v,upcast=%v",
-		s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation, s.Split, s.Materialize, s.Compiled, s.FusedExact, s.Upcast)
+	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,compiled=%v,fusedexact=%v,upcast=%v,rank=%v,tile=%s,serialcombine=%v",
+		s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation, s.Split, s.Materialize, s.Compiled, s.FusedExact, s.Upcast,
+		s.RankPass, s.Tile, s.SerialCombine)
 }
 
 // lokiBases memoises refLokiBasis: the Jacobi solver is the slowest part of
@@ -219,13 +220,19 @@ func TestMethodsTraceMatchesClosedForm(t *testing.T) {
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, Materialize: true, Split: 64},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, Materialize: true},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, FusedExact: true},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, FusedExact: true, RankPass: true},
+				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, Materialize: true, RankPass: true},
+				Spec{Method: MethodDense, Split: 32, Tile: QueryTile{"flash2", 64}, SerialCombine: true},
 				Spec{Method: MethodQuest, K: k, Page: min(16, k), FusedExact: true})
 			for _, spec := range specs {
 				for _, impl := range []Impl{Unfused, Fused} {
 					for _, app := range []bool{true, false} {
 						spec := spec
 						spec.Impl, spec.AppendKV = impl, app
-						if (spec.Materialize || spec.Upcast || spec.FusedExact) && impl == Fused {
+						if (spec.Materialize || spec.Upcast || spec.FusedExact || spec.RankPass) && impl == Fused {
+							continue
+						}
+						if (!spec.Tile.IsZero() || spec.SerialCombine) && impl == Unfused {
 							continue
 						}
 						t.Run(fmt.Sprintf("%v/%s/%s/append=%v", shape, specName(spec), impl, app), func(t *testing.T) {

@@ -32,6 +32,7 @@ const (
 	TensorH2OScore  = "h2o_scores"  // H2O: accumulated attention per cache slot
 	TensorSlotPos   = "slot_pos"    // H2O: the position each cache slot holds
 	TensorVictim    = "victim"      // H2O: the slot the next token replaces
+	TensorRank      = "rank"        // SparQ with Spec.RankPass: the fp32 scores top-k ranks
 	TensorKSel      = "K_sel"       // SparQ materialized: the r gathered components of every key
 	TensorKVRows    = "KV_rows"     // SparQ materialized: the k gathered rows of K and of V
 	TensorQ32       = "q_fp32"      // dense upcast: q cast to fp32

@@ -43,6 +43,7 @@ type sparqMethod struct {
 	base
 	i1, logitsHat, i2, alpha  traces.TensorID
 	kSel                      traces.TensorID // materialized only, else -1
+	rank                      traces.TensorID // Spec.RankPass only, else -1
 	sTopR, sApprox, sSoftTopK int
 	sGather                   int // materialized only, else -1
 	tail                      tail
@@ -55,6 +56,10 @@ func (m *sparqMethod) declare(p *plan) {
 	m.logitsHat = p.inter(TensorLogitsHat, p.e, "B,H,S", B, H, S)
 	m.i2 = p.inter(TensorI2, IndexBytes, "B,Hkv,K", B, Hkv, kk)
 	m.alpha = p.inter(TensorAlpha, 4, "B,H", B, H)
+	m.rank = -1
+	if p.spec.RankPass {
+		m.rank = p.inter(TensorRank, 4, "B,Hkv,S", B, Hkv, S)
+	}
 	m.tail.declareLogits(p, TensorLogits, kk)
 	m.tail.idx, m.tail.idxLen = m.i2, kk*IndexBytes
 	m.tail.alpha = -1
@@ -208,6 +213,15 @@ func (m *sparqMethod) step(x *stepCtx) {
 	p.wr(bf, m.alpha, x.ref.head0*4, G*4)
 	bf.Arith(traces.Arith{Exps: G * S64, Compares: S64*log2Ceil(k) + G*S64, Elementwise: 3*G*S64 + (G-1)*S64 + G*K64,
 		SelectElems: S64, SelectRows: 1, SoftmaxRows: p.librarySoftmaxRows(G)})
+	if m.rank >= 0 {
+		// The ranking kernel reads the logits again and writes one fp32
+		// row per pair, which top-k reads; a library reduction or cast,
+		// paced by the elements it writes.
+		p.rd(bf, m.logitsHat, x.ref.head0*S64*e, G*S64*e)
+		p.wr(bf, m.rank, x.ref.pair*S64*4, S64*4)
+		p.rd(bf, m.rank, x.ref.pair*S64*4, S64*4)
+		bf.Arith(traces.Arith{CopyElems: S64})
+	}
 
 	// Steps 4 and 5: exact attention over the k rows, blended with v̄.
 	sel := rowSel{pos: i2}
@@ -249,6 +263,10 @@ func (m *sparqMethod) closedForm(p *plan, add adder) {
 	}
 	add(m.sApprox, m.logitsHat, G*S*e)
 	add(m.sSoftTopK, m.logitsHat, G*S*e)
+	if m.rank >= 0 {
+		add(m.sSoftTopK, m.logitsHat, G*S*e)
+		add(m.sSoftTopK, m.rank, 2*S*4)
+	}
 	add(m.sSoftTopK, m.i2, K*IndexBytes)
 	add(m.sSoftTopK, m.alpha, G*4)
 	m.tail.closedForm(p, add, p.q, true)

@@ -130,6 +130,14 @@ type Spec struct {
 	// logits, then softmax, the gather-matvec over V and the blend as
 	// separate kernels. Unfused selecting methods only.
 	FusedExact bool `json:"fused_exact,omitempty"`
+	// RankPass, for unfused SparQ, runs the selection's ranking as its own
+	// kernel: it writes an fp32 tensor [B, Hkv, S] from the approximate
+	// logits (their sum over the group's query heads, or an fp32 copy of
+	// them without GQA), and top-k reads that, as PyTorch code that keeps
+	// the logits for the softmax does (validation/measure.py's SparQ; the
+	// authors' GQA evaluation code sums the group). The default ranks the
+	// logits where they are, the group sum fused into the selection.
+	RankPass bool `json:"rank_pass,omitempty"`
 	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
 	// math attention backend does with 16-bit inputs: a cast kernel writes
 	// q, K and V in fp32, GQA repeats K and V to every query head, K is
@@ -237,6 +245,9 @@ func (s Spec) Validate() error {
 	if s.Compiled && !s.Materialize {
 		return fmt.Errorf("compiled applies to a materialized pipeline: set materialize too")
 	}
+	if s.RankPass && (m != MethodSparQ || s.Impl != Unfused) {
+		return fmt.Errorf("rank-pass applies to unfused sparq only (got %s %s)", s.Impl, m)
+	}
 	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
 		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)
 	}
@@ -310,7 +321,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, RankPass: s.RankPass}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

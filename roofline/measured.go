@@ -51,6 +51,8 @@ import (
 //	              softmax, weighted sum, blend) ran as one kernel
 //	upcast        true when unfused dense attention ran on fp32 copies of
 //	              q, K and V (PyTorch's math backend with 16-bit inputs)
+//	rank_pass     true when unfused SparQ's top-k ranked an fp32 tensor its
+//	              own kernel wrote (a group sum or cast of the logits)
 //	serial_combine  true when a fused dense kernel's combine walked its
 //	              splits one dependent load at a time (FlashAttention-2)
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
@@ -120,6 +122,8 @@ type Measurement struct {
 	// Upcast is true when the measured dense kernel computed on fp32
 	// copies of its inputs.
 	Upcast bool `json:"upcast,omitempty"`
+	// RankPass is true when SparQ's ranking ran as its own kernel.
+	RankPass bool `json:"rank_pass,omitempty"`
 	// SerialCombine is true when the combine walked the splits serially.
 	SerialCombine bool `json:"serial_combine,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
@@ -355,7 +359,7 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 		col string
 		dst *bool
 	}{{"materialize", &m.Materialize}, {"compiled", &m.Compiled}, {"fused_exact", &m.FusedExact}, {"upcast", &m.Upcast},
-		{"serial_combine", &m.SerialCombine}} {
+		{"serial_combine", &m.SerialCombine}, {"rank_pass", &m.RankPass}} {
 		switch s := opt(f.col); s {
 		case "", "false", "0":
 		case "true", "1":
@@ -399,7 +403,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String(), optBool(m.SerialCombine)}
+			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -410,7 +414,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -53,13 +53,13 @@ func TestParseMeasurements(t *testing.T) {
 }
 
 func TestParseMeasurementsStructureColumns(t *testing.T) {
-	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine\n" +
-		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,\n" +
-		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,\n" +
-		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,\n" +
-		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,\n" +
-		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,\n" +
-		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true\n"
+	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine,rank_pass\n" +
+		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,,true\n" +
+		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,,\n" +
+		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,\n" +
+		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,\n" +
+		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,\n" +
+		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +76,9 @@ func TestParseMeasurementsStructureColumns(t *testing.T) {
 	}
 	if !b.FusedExact || a.FusedExact || f.Rows[3].FusedExact {
 		t.Errorf("fused_exact parsed as %v %v %v, want false true false", a.FusedExact, b.FusedExact, f.Rows[3].FusedExact)
+	}
+	if !a.RankPass || b.RankPass {
+		t.Errorf("rank_pass parsed as %v %v, want true false", a.RankPass, b.RankPass)
 	}
 	if !f.Rows[5].SerialCombine || f.Rows[4].SerialCombine {
 		t.Errorf("serial_combine parsed as %v %v, want false true", f.Rows[4].SerialCombine, f.Rows[5].SerialCombine)
@@ -126,7 +129,7 @@ func TestParseMeasurementsErrors(t *testing.T) {
 	// opt builds a file with the optional columns: KEY, VALUE pairs set them
 	// on a valid sparq row.
 	opt := func(kv ...string) string {
-		cols := []string{"dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine"}
+		cols := []string{"dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass"}
 		vals := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			vals[kv[i]] = kv[i+1]
@@ -176,6 +179,7 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"query_tile", opt("query_tile", "flash2"), `query tile "flash2": want KERNEL:ROWS`},
 		{"query_tile rows", opt("query_tile", "flash2:0"), "rows must be 1 to"},
 		{"serial_combine", opt("serial_combine", "serial"), `serial_combine "serial"`},
+		{"rank_pass", opt("rank_pass", "cast"), `rank_pass "cast"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,7 +13,7 @@
 //	tile     = a tiled attention kernel's measured time for its query tiles
 //	           (padding rows included), else their MACs at the matrix peak
 //	select   = a top-k primitive's measured time, or floor + elements / rate
-//	time     = launches × launch + sync + max(memory, compute and tile, latency, softmax, copy) + select
+//	time     = launches × launch + sync + max(memory, compute and tile, latency, softmax + copy) + select
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
@@ -119,7 +119,7 @@ type StagePrediction struct {
 	SelectSeconds float64 `json:"select_seconds"`
 	// SoftmaxSeconds is a library softmax kernel's time: it reads and
 	// writes the stage's scores itself, so it overlaps the memory time
-	// rather than adding to it.
+	// rather than adding to it (with CopySeconds, a kernel after it).
 	SoftmaxSeconds float64 `json:"softmax_seconds,omitempty"`
 	// CopySeconds is a library copy kernel's time (gather, cast, repeat),
 	// which likewise
@@ -429,7 +429,12 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.TileSeconds = tileSeconds(dev, st.TileKernel, dtype, a, occupancy)
 		sp.ComputeSeconds = max(sp.ComputeSeconds, sp.TileSeconds)
 	}
-	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, sp.SoftmaxSeconds, sp.CopySeconds)
+	// A library softmax and a library copy are separate kernels: a stage
+	// that runs both (a softmax, then the cast or group sum that top-k
+	// ranks) runs them one after the other. Each moves its own bytes, so
+	// together they overlap the stage's memory time.
+	library := sp.SoftmaxSeconds + sp.CopySeconds
+	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, library)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
 		// to the stage rather than overlapping it. Devices that list no
@@ -444,9 +449,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundSelect
 	case sp.OverheadSeconds > work:
 		sp.Bound = BoundOverhead
-	case sp.SoftmaxSeconds > 0 && work == sp.SoftmaxSeconds:
+	case library > 0 && work == library && sp.SoftmaxSeconds >= sp.CopySeconds:
 		sp.Bound = BoundSoftmax
-	case sp.CopySeconds > 0 && work == sp.CopySeconds:
+	case library > 0 && work == library:
 		sp.Bound = BoundCopy
 	case work == sp.MemorySeconds:
 		sp.Bound = BoundMemory

@@ -455,3 +455,30 @@ func TestDependentLoadsChainTheLatency(t *testing.T) {
 		t.Errorf("serial combine %g s bound by %s, want launch + 64 latencies = %g s, latency-bound", ser.Seconds, ser.Bound, want)
 	}
 }
+
+// SparQ's ranking pass is a library kernel after the softmax: the stage
+// pays for both, one after the other.
+func TestRankPassAddsToTheSoftmax(t *testing.T) {
+	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 4096}
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice}
+	dev := devtest.GPU()
+	dev.Compute = append(dev.Compute,
+		hwmodel.Compute{Unit: "softmax", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6},
+		hwmodel.Compute{Unit: "copy", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 2e-6})
+	plain := predictStages(t, trace(t, shape, spec), dev)[kernels.StageSoftmaxTopK]
+	spec.RankPass = true
+	st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageSoftmaxTopK]
+	elems := float64(shape.Batch * shape.KVHeads * shape.Seq)
+	if want := 2e-6 + elems/1e9; math.Abs(st.CopySeconds-want) > 1e-12 {
+		t.Errorf("rank pass %g s, want floor + B·Hkv·S / rate = %g", st.CopySeconds, want)
+	}
+	if plain.CopySeconds != 0 || math.Abs(st.SoftmaxSeconds-plain.SoftmaxSeconds) > 1e-15 {
+		t.Errorf("without the pass: copy %g s; softmax %g s with it, %g s without", plain.CopySeconds, st.SoftmaxSeconds, plain.SoftmaxSeconds)
+	}
+	if want := st.OverheadSeconds + st.SoftmaxSeconds + st.CopySeconds + st.SelectSeconds; math.Abs(st.Seconds-want) > 1e-12 {
+		t.Errorf("stage %g s, want overhead + softmax + copy + select = %g", st.Seconds, want)
+	}
+	if st.Bound != BoundSoftmax {
+		t.Errorf("bound %s, want softmax (the longer of the two library kernels)", st.Bound)
+	}
+}
