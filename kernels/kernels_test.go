@@ -72,14 +72,7 @@ func TestDenseMatchesReference(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						c := Config{Shape: shape, DType: dt, Workload: w, Seed: seed,
 							Spec: Spec{Method: MethodDense, Impl: impl, Upcast: spec.Upcast, AppendKV: true}}
-						p, err := Prepare(context.Background(), c)
-						if err != nil {
-							t.Fatal(err)
-						}
-						res, err := p.Step(context.Background(), false)
-						if err != nil {
-							t.Fatal(err)
-						}
+						p, res := prepareAndStep(t, c, false)
 						g, D := shape.Group(), shape.HeadDim
 						for i, d := range p.Data() {
 							for h := range g {
@@ -132,14 +125,7 @@ func TestSparQMatchesReference(t *testing.T) {
 func checkSparQ(t *testing.T, shape Shape, sc sparqCase, layout KLayout, impl Impl, dt DType, seed uint64) {
 	c := Config{Shape: shape, DType: dt, Workload: LLMLike, Seed: seed,
 		Spec: Spec{Method: MethodSparQ, Impl: impl, R: sc.r, K: sc.k, KLayout: layout, NoReallocation: !sc.realloc, AppendKV: true}}
-	p, err := Prepare(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Step(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, res := prepareAndStep(t, c, false)
 	g, D, S := shape.Group(), shape.HeadDim, shape.Seq
 	kk := min(sc.k, S)
 	for i, d := range p.Data() {

@@ -33,14 +33,7 @@ func TestPairStageBytesMatchesTrace(t *testing.T) {
 	for _, shape := range shapes {
 		for _, spec := range labelSpecs {
 			t.Run(fmt.Sprintf("%+v/%+v", shape, spec), func(t *testing.T) {
-				p, err := Prepare(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 1, SampleHeads: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := p.Step(context.Background(), true)
-				if err != nil {
-					t.Fatal(err)
-				}
+				p, res := prepareAndStep(t, Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 1, SampleHeads: 1}, true)
 				pl := newPlan(p.Config.Spec, p.Config.Shape, p.Config.DType, 1)
 				want := pl.pairStageBytes()
 				tr := res.Trace

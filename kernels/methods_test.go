@@ -689,15 +689,22 @@ func TestFusedExactStep(t *testing.T) {
 // inputs, seed 5, one sampled pair).
 func traceOneStep(t *testing.T, shape Shape, spec Spec) *Result {
 	t.Helper()
-	p, err := Prepare(context.Background(), Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Step(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := prepareAndStep(t, Config{Shape: shape, Spec: spec, DType: FP16, Workload: Gaussian, Seed: 5, SampleHeads: 1}, true)
 	return res
+}
+
+// prepareAndStep prepares c and runs one step, traced or not.
+func prepareAndStep(t *testing.T, c Config, trace bool) (*Prepared, *Result) {
+	t.Helper()
+	p, err := Prepare(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Step(context.Background(), trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, res
 }
 
 // TestDenseQueryTile checks the tiled kernel's padded work against its
