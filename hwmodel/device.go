@@ -228,20 +228,26 @@ func (d *Device) Level(name string) (MemoryLevel, bool) {
 
 // Unit returns the named unit's entry for dtype, falling back to fp32.
 func (d *Device) Unit(unit, dtype string) (Compute, bool) {
-	var fallback Compute
+	return d.find(unit, "", dtype, "fp32")
+}
+
+// find returns the unit of that name and kernel for dtype, else the one
+// for fallback.
+func (d *Device) find(unit, kernel, dtype, fallback string) (Compute, bool) {
+	var fb Compute
 	var ok bool
 	for _, c := range d.Compute {
-		if c.Unit != unit {
+		if c.Unit != unit || c.Kernel != kernel {
 			continue
 		}
 		if c.DType == dtype {
 			return c, true
 		}
-		if c.DType == "fp32" {
-			fallback, ok = c, true
+		if c.DType == fallback {
+			fb, ok = c, true
 		}
 	}
-	return fallback, ok
+	return fb, ok
 }
 
 // UnitAttentionTile is the unit of a tiled fused-attention kernel's query
@@ -252,23 +258,10 @@ const UnitAttentionTile = "attention-tile"
 // falling back to the kernel's fp16 figures for other 16-bit types (the
 // tile's matrix work runs at the same rate for fp16 and bf16).
 func (d *Device) TileUnit(kernel, dtype string) (Compute, bool) {
-	var fallback Compute
-	var ok bool
-	for _, c := range d.Compute {
-		if c.Unit != UnitAttentionTile || c.Kernel != kernel {
-			continue
-		}
-		if c.DType == dtype {
-			return c, true
-		}
-		if c.DType == "fp16" {
-			fallback, ok = c, true
-		}
-	}
 	if dtype == "fp32" {
 		return Compute{}, false
 	}
-	return fallback, ok
+	return d.find(UnitAttentionTile, kernel, dtype, "fp16")
 }
 
 // Peak returns the peak rate of unit for dtype, falling back to fp32 for

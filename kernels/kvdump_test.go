@@ -200,14 +200,7 @@ func TestDumpRoundTrip(t *testing.T) {
 
 func runOutputs(t *testing.T, c Config) [][]PairOutput {
 	t.Helper()
-	p, err := Prepare(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Run(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := prepareAndRun(t, c)
 	var out [][]PairOutput
 	for _, r := range res {
 		out = append(out, r.Outputs)

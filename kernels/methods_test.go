@@ -120,14 +120,7 @@ func TestMethodsMatchReference(t *testing.T) {
 
 func checkMethod(t *testing.T, shape Shape, spec Spec, dt DType, seed uint64, steps int) {
 	c := Config{Shape: shape, DType: dt, Workload: LLMLike, Seed: seed, Spec: spec, Steps: steps}
-	p, err := Prepare(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Run(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, res := prepareAndRun(t, c)
 	g, D := shape.Group(), shape.HeadDim
 	tol := tolerance(dt, spec.Impl)
 	for i, d := range p.Data() {
@@ -693,13 +686,31 @@ func traceOneStep(t *testing.T, shape Shape, spec Spec) *Result {
 	return res
 }
 
-// prepareAndStep prepares c and runs one step, traced or not.
-func prepareAndStep(t *testing.T, c Config, trace bool) (*Prepared, *Result) {
+// mustPrepare prepares c or fails the test.
+func mustPrepare(t *testing.T, c Config) *Prepared {
 	t.Helper()
 	p, err := Prepare(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// prepareAndRun prepares c and runs all its steps untraced.
+func prepareAndRun(t *testing.T, c Config) (*Prepared, []*Result) {
+	t.Helper()
+	p := mustPrepare(t, c)
+	res, err := p.Run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, res
+}
+
+// prepareAndStep prepares c and runs one step, traced or not.
+func prepareAndStep(t *testing.T, c Config, trace bool) (*Prepared, *Result) {
+	t.Helper()
+	p := mustPrepare(t, c)
 	res, err := p.Step(context.Background(), trace)
 	if err != nil {
 		t.Fatal(err)
