@@ -42,6 +42,7 @@
 //	        latency_seconds: 375e-9
 //	        transfer_overhead_seconds: 0  # optional: fixed cost per stage using the level
 //	        dma: false                    # optional: a copy engine drives transfers (no Little's-law limit)
+//	        kernel_bandwidth: {triton: 2.75e12}  # optional: achievable bytes/s of stages a kernel class runs
 //	        source: "where the figures come from"
 //	      l2: {...}
 //	      smem: {...}

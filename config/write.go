@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,6 +70,12 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		}
 		if l.TransferOverheadSeconds != 0 {
 			w(4, "transfer_overhead_seconds: %s", num(l.TransferOverheadSeconds))
+		}
+		if len(l.KernelBandwidth) > 0 {
+			w(4, "kernel_bandwidth:")
+			for _, k := range slices.Sorted(maps.Keys(l.KernelBandwidth)) {
+				w(5, "%s: %s", str(k), num(l.KernelBandwidth[k]))
+			}
 		}
 		w(4, "source: %s", str(l.Source))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 )
 
@@ -76,6 +77,7 @@ func (d *Device) Clone() *Device {
 	if d.Levels != nil {
 		c.Levels = make(map[string]MemoryLevel, len(d.Levels))
 		for k, v := range d.Levels {
+			v.KernelBandwidth = maps.Clone(v.KernelBandwidth)
 			c.Levels[k] = v
 		}
 	}

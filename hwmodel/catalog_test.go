@@ -105,3 +105,18 @@ func TestCatalogYAMLIsACopy(t *testing.T) {
 		t.Error("catalog has no devices map")
 	}
 }
+
+// A clone's per-kernel bandwidths are its own: --fit-level and --set edit
+// clones of catalog devices.
+func TestCloneCopiesKernelBandwidth(t *testing.T) {
+	d := testGPU()
+	setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"triton": 1e12} })
+	c := d.Clone()
+	c.Levels["hbm"].KernelBandwidth["triton"] = 5e11
+	if got := d.Levels["hbm"].Achievable("triton"); got != 1e12 {
+		t.Errorf("original's triton bandwidth %g after editing the clone, want 1e12", got)
+	}
+	if got, want := c.Levels["hbm"].Achievable(""), c.Levels["hbm"].AchievableBandwidth; got != want {
+		t.Errorf("no kernel class: %g, want the achievable %g", got, want)
+	}
+}

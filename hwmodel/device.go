@@ -67,8 +67,24 @@ type MemoryLevel struct {
 	// work units keep in flight do not limit its bandwidth, so Little's law
 	// on work units does not apply to it.
 	DMA bool `mapstructure:"dma" json:"dma,omitempty"`
+	// KernelBandwidth is the achievable bandwidth of named kernel classes
+	// whose loads stream slower than the microbenchmark's (Triton loops
+	// whose tiles feed the matrix unit through shared memory: "triton"),
+	// each measured by a microbenchmark of that class. A stage whose
+	// traces.Stage.Kernel is listed streams at its figure.
+	KernelBandwidth map[string]float64 `mapstructure:"kernel_bandwidth" json:"kernel_bandwidth,omitempty"`
 	// Source says where the figures come from.
 	Source string `mapstructure:"source" json:"source"`
+}
+
+// Achievable is the level's achievable bandwidth for a stage run by kernel
+// class kernel: its KernelBandwidth entry where it lists one, else
+// AchievableBandwidth.
+func (l MemoryLevel) Achievable(kernel string) float64 {
+	if bw, ok := l.KernelBandwidth[kernel]; ok && kernel != "" {
+		return bw
+	}
+	return l.AchievableBandwidth
 }
 
 // Compute is one peak arithmetic rate.

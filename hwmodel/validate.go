@@ -171,6 +171,22 @@ func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
 		}
 		v.latency(key+".latency_seconds", l.LatencySeconds)
 		v.latency(key+".transfer_overhead_seconds", l.TransferOverheadSeconds)
+		kernels := make([]string, 0, len(l.KernelBandwidth))
+		for k := range l.KernelBandwidth {
+			kernels = append(kernels, k)
+		}
+		sort.Strings(kernels)
+		for _, k := range kernels {
+			bw, kk := l.KernelBandwidth[k], key+".kernel_bandwidth."+k
+			if k == "" {
+				v.add(key+".kernel_bandwidth", "names an empty kernel class")
+				continue
+			}
+			v.positive(kk, bw)
+			if bw > l.PeakBandwidth && l.PeakBandwidth > 0 {
+				v.add(kk, "must not exceed peak_bandwidth %v, got %v", l.PeakBandwidth, bw)
+			}
+		}
 	}
 }
 

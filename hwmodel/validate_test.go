@@ -60,6 +60,18 @@ func TestValidate(t *testing.T) {
 			"memory_levels.hbm.latency_seconds: must be at least 0 and under 1 second, got 1"},
 		{"transfer overhead", func(d *Device) { setLevel(d, "hbm", func(l *MemoryLevel) { l.TransferOverheadSeconds = -1 }) },
 			"memory_levels.hbm.transfer_overhead_seconds"},
+		{"kernel bandwidth", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"triton": 1.5e12} })
+		}, ""},
+		{"kernel bandwidth zero", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"triton": 0} })
+		}, "memory_levels.hbm.kernel_bandwidth.triton: must be positive, got 0"},
+		{"kernel bandwidth above peak", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"triton": 5e12} })
+		}, "memory_levels.hbm.kernel_bandwidth.triton: must not exceed peak_bandwidth 2e+12, got 5e+12"},
+		{"kernel bandwidth unnamed", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"": 1e12} })
+		}, "memory_levels.hbm.kernel_bandwidth: names an empty kernel class"},
 		{"wrong role", func(d *Device) { setLevel(d, "l2", func(l *MemoryLevel) { l.Role = RoleMemory }) },
 			`memory_levels.l2.role: must be "cache" for level l2, got "memory"`},
 		{"name mismatch", func(d *Device) { setLevel(d, "l2", func(l *MemoryLevel) { l.Name = "l3" }) },

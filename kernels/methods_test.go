@@ -846,3 +846,31 @@ func TestDenseSerialCombine(t *testing.T) {
 		t.Errorf("unfused dense with a serial combine: error %v", err)
 	}
 }
+
+// Spec.Kernel names the code of SparQ's gather stages and only those: step
+// 1 always, the exact step when it is one kernel; the torch stages (top-r,
+// softmax and top-k) stay unnamed. Bytes do not change.
+func TestSparQKernelNamesItsGatherStages(t *testing.T) {
+	shape := Shape{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 256}
+	for _, fused := range []bool{false, true} {
+		spec := Spec{Method: MethodSparQ, Impl: Unfused, R: 8, K: 16, KLayout: KTwice, FusedExact: fused}
+		plain := traceOneStep(t, shape, spec).Trace
+		spec.Kernel = KernelTriton
+		named := traceOneStep(t, shape, spec).Trace
+		want := map[string]bool{StageApprox: true}
+		if fused {
+			want[StageExactAttn] = true
+		}
+		for i, st := range named.Stages {
+			if got := st.Kernel == KernelTriton; got != want[st.Name] {
+				t.Errorf("fused-exact %v: stage %s kernel %q, want named %v", fused, st.Name, st.Kernel, want[st.Name])
+			}
+			if plain.Stages[i].Kernel != "" {
+				t.Errorf("stage %s named %q without Spec.Kernel", st.Name, plain.Stages[i].Kernel)
+			}
+		}
+		if plain.Totals() != named.Totals() {
+			t.Errorf("fused-exact %v: naming the kernel moved bytes: %+v → %+v", fused, plain.Totals(), named.Totals())
+		}
+	}
+}

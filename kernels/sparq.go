@@ -91,6 +91,12 @@ func (m *sparqMethod) declare(p *plan) {
 	p.launches(m.sTopR, 8)
 	p.launches(m.sSoftTopK, 6)
 	m.tail.declareStages(p, true)
+	if p.spec.Kernel != "" {
+		p.tr.Stages[m.sApprox].Kernel = p.spec.Kernel
+		if p.spec.FusedExact {
+			p.tr.Stages[m.tail.sExact].Kernel = p.spec.Kernel
+		}
+	}
 	if p.spec.Materialize {
 		m.tail.declareRowsCopy(p)
 	}

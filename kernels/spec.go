@@ -138,6 +138,14 @@ type Spec struct {
 	// authors' GQA evaluation code sums the group). The default ranks the
 	// logits where they are, the group sum fused into the selection.
 	RankPass bool `json:"rank_pass,omitempty"`
+	// Kernel names the code that runs unfused SparQ's gathers, for the
+	// device figures measured per kernel class: KernelTriton, Triton
+	// kernels whose tiles feed tl.dot through shared memory (step 1, and
+	// the exact step with FusedExact), as validation/measure.py's SparQ
+	// runs them. Their stages stream at a memory level's kernel_bandwidth
+	// for the class where the device lists one. Empty: the level's stream
+	// rate.
+	Kernel string `json:"kernel,omitempty"`
 	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
 	// math attention backend does with 16-bit inputs: a cast kernel writes
 	// q, K and V in fp32, GQA repeats K and V to every query head, K is
@@ -172,6 +180,9 @@ type QueryTile struct {
 	// Rows are the query rows one thread block computes.
 	Rows int `json:"rows"`
 }
+
+// KernelTriton is Spec.Kernel for Triton kernels whose tiles feed tl.dot.
+const KernelTriton = "triton"
 
 // MaxTileRows bounds QueryTile.Rows (kernels tile 16 to 256 rows).
 const MaxTileRows = 4096
@@ -248,6 +259,12 @@ func (s Spec) Validate() error {
 	if s.RankPass && (m != MethodSparQ || s.Impl != Unfused) {
 		return fmt.Errorf("rank-pass applies to unfused sparq only (got %s %s)", s.Impl, m)
 	}
+	if s.Kernel != "" && s.Kernel != KernelTriton {
+		return fmt.Errorf("kernel %q: unknown kernel class (known: %s)", s.Kernel, KernelTriton)
+	}
+	if s.Kernel != "" && (m != MethodSparQ || s.Impl != Unfused || s.Materialize) {
+		return fmt.Errorf("kernel %s applies to unfused sparq that gathers on chip (got %s %s, materialize %v)", s.Kernel, s.Impl, m, s.Materialize)
+	}
 	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
 		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)
 	}
@@ -321,7 +338,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, RankPass: s.RankPass}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, RankPass: s.RankPass, Kernel: s.Kernel}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

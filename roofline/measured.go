@@ -58,6 +58,8 @@ import (
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
+//	kernel        the class of code that ran unfused SparQ's gathers
+//	              (triton: Triton kernels feeding tl.dot): kernels.Spec.Kernel
 //
 // Other extra columns are allowed and ignored. Lines
 // starting with '#' are comments: the machine's facts and the command that
@@ -128,6 +130,8 @@ type Measurement struct {
 	SerialCombine bool `json:"serial_combine,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
 	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
+	// Kernel is the kernel class that ran the gathers ("": not stated).
+	Kernel string `json:"kernel,omitempty"`
 	// Source is "file:line".
 	Source string `json:"source"`
 }
@@ -373,6 +377,9 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	} else {
 		m.QueryTile = t
 	}
+	// Which kernel classes exist and what they apply to is the kernels'
+	// rule, checked when the row is simulated.
+	m.Kernel = opt("kernel")
 	return m, errors.Join(errs...)
 }
 
@@ -403,7 +410,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass)}
+			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -414,7 +421,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -17,10 +17,10 @@ func FuzzParseMeasurements(f *testing.F) {
 	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,dispatch,materialize,compiled,upcast,fused_exact\n" +
 		"h200,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,true,true,,\n" +
 		"h200,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton+graph,graph,,,,true\n"))
-	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,split,query_tile,serial_combine,rank_pass\n" +
-		"h100-sxm,dense,fused,64,32,32,128,16384,,,,fp16,6.7e-3,,sdpa-flash+graph,16384,flash2:128,,\n" +
-		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,2e-5,,sdpa-flash+graph,128,,true,\n" +
-		"h100-sxm,sparq,unfused,4,32,8,128,4096,32,128,twice,fp16,2e-4,,triton+graph,,,,true\n"))
+	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,split,query_tile,serial_combine,rank_pass,kernel\n" +
+		"h100-sxm,dense,fused,64,32,32,128,16384,,,,fp16,6.7e-3,,sdpa-flash+graph,16384,flash2:128,,,\n" +
+		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,2e-5,,sdpa-flash+graph,128,,true,,\n" +
+		"h100-sxm,sparq,unfused,4,32,8,128,4096,32,128,twice,fp16,2e-4,,triton+graph,,,,true,triton\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mf, err := ParseMeasurements(bytes.NewReader(data), "fuzz.csv")
 		if err != nil {

@@ -53,13 +53,13 @@ func TestParseMeasurements(t *testing.T) {
 }
 
 func TestParseMeasurementsStructureColumns(t *testing.T) {
-	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine,rank_pass\n" +
-		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,,true\n" +
-		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,,\n" +
-		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,\n" +
-		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,\n" +
-		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,\n" +
-		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,\n"
+	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine,rank_pass,kernel\n" +
+		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,,true,\n" +
+		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,,,triton\n" +
+		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,,\n" +
+		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,,\n" +
+		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,,\n" +
+		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,,\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +79,9 @@ func TestParseMeasurementsStructureColumns(t *testing.T) {
 	}
 	if !a.RankPass || b.RankPass {
 		t.Errorf("rank_pass parsed as %v %v, want true false", a.RankPass, b.RankPass)
+	}
+	if a.Kernel != "" || b.Kernel != kernels.KernelTriton {
+		t.Errorf("kernel parsed as %q %q, want \"\" and triton", a.Kernel, b.Kernel)
 	}
 	if !f.Rows[5].SerialCombine || f.Rows[4].SerialCombine {
 		t.Errorf("serial_combine parsed as %v %v, want false true", f.Rows[4].SerialCombine, f.Rows[5].SerialCombine)

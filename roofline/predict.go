@@ -364,7 +364,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	sort.Slice(names, func(a, b int) bool { return levelOf[names[a]].Tier < levelOf[names[b]].Tier })
 	for _, n := range names {
 		lt, lvl := byLevel[n], levelOf[n]
-		bw := lvl.AchievableBandwidth
+		bw := lvl.Achievable(st.Kernel)
 		if !lvl.DMA && lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0 {
 			little := active * cu.InflightBytesPerWorkUnit / lvl.LatencySeconds
 			if little < bw {

@@ -482,3 +482,56 @@ func TestRankPassAddsToTheSoftmax(t *testing.T) {
 		t.Errorf("bound %s, want softmax (the longer of the two library kernels)", st.Bound)
 	}
 }
+
+// A stage run by a kernel class the device measured apart streams at that
+// class's figure; every other stage, and devices without the figure, at the
+// level's achievable bandwidth. Little's law still caps it.
+func TestKernelBandwidthPricesTheStagesThatKernelRuns(t *testing.T) {
+	shape := kernels.Shape{Batch: 16, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 8192}
+	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice, FusedExact: true}
+	plainTr := trace(t, shape, spec)
+	spec.Kernel = kernels.KernelTriton
+	tritonTr := trace(t, shape, spec)
+
+	dev := devtest.GPU()
+	hbm := dev.Levels["hbm"]
+	hbm.KernelBandwidth = map[string]float64{kernels.KernelTriton: hbm.AchievableBandwidth / 2}
+	dev.Levels["hbm"] = hbm
+	plain, triton := predictStages(t, plainTr, dev), predictStages(t, tritonTr, dev)
+	marked := map[string]bool{kernels.StageApprox: true, kernels.StageExactAttn: true}
+	for name, p := range plain {
+		q := triton[name]
+		for i, l := range p.Levels {
+			m := q.Levels[i]
+			want := l.Bandwidth
+			if marked[name] && l.Level == "hbm" && !l.ConcurrencyLimited {
+				want = hbm.AchievableBandwidth / 2
+			}
+			if m.Bandwidth != want || m.MovedBytes != l.MovedBytes {
+				t.Errorf("%s on %s: %.4g B/s for %d B, want %.4g B/s for %d B", name, l.Level, m.Bandwidth, m.MovedBytes, want, l.MovedBytes)
+			}
+		}
+	}
+	if a := triton[kernels.StageApprox].Levels; len(a) == 0 || a[len(a)-1].Level != "hbm" || a[len(a)-1].ConcurrencyLimited {
+		t.Fatalf("approx-scores levels %+v: the test needs an unlimited hbm read", a)
+	}
+
+	// Without the device figure, the kernel class changes nothing.
+	plainDev := devtest.GPU()
+	a, b := predictStages(t, plainTr, plainDev), predictStages(t, tritonTr, plainDev)
+	for name := range a {
+		if a[name].Seconds != b[name].Seconds {
+			t.Errorf("%s: %g s marked, %g s not, on a device without kernel_bandwidth", name, b[name].Seconds, a[name].Seconds)
+		}
+	}
+
+	// Little's law below the kernel's figure still sets the bandwidth.
+	starved := devtest.GPU()
+	starved.Levels["hbm"] = hbm
+	starved.Concurrency.InflightBytesPerWorkUnit = 1
+	for _, l := range predictStages(t, tritonTr, starved)[kernels.StageApprox].Levels {
+		if l.Level == "hbm" && (!l.ConcurrencyLimited || l.Bandwidth >= hbm.AchievableBandwidth/2) {
+			t.Errorf("hbm at %.4g B/s, limited=%v: Little's law should cap it", l.Bandwidth, l.ConcurrencyLimited)
+		}
+	}
+}

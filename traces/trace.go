@@ -293,6 +293,11 @@ type Stage struct {
 	// Arith.TileMACs counts (a device's attention-tile unit of that
 	// kernel prices them); empty when the stage has none.
 	TileKernel string `json:"tile_kernel,omitempty"`
+	// Kernel names the class of code that runs the stage where a device
+	// measures it apart ("triton": a Triton loop whose tiles feed tl.dot
+	// through shared memory); a memory level's kernel_bandwidth for it
+	// replaces the level's achievable bandwidth. Empty: the stream rate.
+	Kernel string `json:"kernel,omitempty"`
 	// DependentLoads is the longest chain of loads one work unit issues in
 	// which each load waits for the one before (a loop whose accumulator
 	// the compiler cannot overlap, such as FlashAttention-2's combine

@@ -171,7 +171,8 @@ func FuzzDecode(f *testing.F) {
 		`"scale":{"sampled_pairs":1,"total_pairs":2}}}`))
 	f.Add([]byte(`{"format":"bwsim-trace","version":2,"trace":{"method":"dense","tensors":[],"stages":[{"name":"attention","extents":[],` +
 		`"arith":{"macs":8,"exps":0,"compares":0,"elementwise":0,"tile_macs":1024,"tile_units":2},"work_units":2,"tile_kernel":"flash2"},` +
-		`{"name":"combine","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1,"dependent_loads":8}],` +
+		`{"name":"combine","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1,"dependent_loads":8},` +
+		`{"name":"approx-scores","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":4,"kernel":"triton"}],` +
 		`"scale":{"sampled_pairs":1,"total_pairs":4}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := Decode(bytes.NewReader(data))

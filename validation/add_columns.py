@@ -63,7 +63,11 @@ and ten columns after the existing ones (validation/README.md defines them):
                 logits at g = 1 or their group sum, with its own kernel
                 before torch.topk: h100-kernels.csv's direct_copy kernel,
                 28 us at B 64, 32/32, S 4K); empty otherwise (torch.compile
-                fuses it).
+                fuses it);
+  kernel        `triton` for `triton` and `triton-split` (their step 1 and
+                exact step are Triton loops whose tiles feed tl.dot, which
+                stream below the copy rate: measure.py --only dot); empty
+                otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -85,9 +89,9 @@ import tempfile
 from grid import approx_grid, flash2_grid
 
 NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile",
-       "serial_combine", "rank_pass"]
+       "serial_combine", "rank_pass", "kernel"]
 NOTE = ("# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
-        " rank_pass:")
+        " rank_pass, kernel:")
 RUN_NOTE = "# run "
 OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
              "# dispatch, host_seconds, split, materialize, upcast:",
@@ -95,7 +99,9 @@ OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, mate
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled:",
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact:",
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile:",
-             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine:")
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine:",
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
+             " rank_pass:")
 # The columns that name a measured call: rows of different runs with the
 # same key time the same thing.
 KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
@@ -236,18 +242,19 @@ def main():
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
         rank = "true" if base in ("triton", "triton-split", "torch-gather") else ""
+        kern = "triton" if base in ("triton", "triton-split") else ""
         up = "true" if base == "sdpa-math" else ""
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
-            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine and rank_pass from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass and kernel from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

@@ -168,6 +168,25 @@ def _sparq_approx_kernel(q_ptr, i1_ptr, itau_ptr, k_ptr, out_ptr, S, chunks_per_
 
 
 @triton.jit
+def _dot_read_kernel(q_ptr, kt_ptr, out_ptr, S, D: tl.constexpr, CHUNK: tl.constexpr):
+    # Dense scores through the matrix unit, the way a Triton kernel that
+    # feeds tl.dot streams its operand: one program per (sequence, head)
+    # walks every row of Kt [D, S], a [D, CHUNK] tile a step, multiplies a
+    # 16-row query tile by it and writes the first row's scores.
+    pair = tl.program_id(0).to(tl.int64)
+    hh = tl.arange(0, 16)
+    dd = tl.arange(0, D)
+    cc = tl.arange(0, CHUNK)
+    qs = tl.load(q_ptr + pair * 16 * D + hh[:, None] * D + dd[None, :])
+    kbase = kt_ptr + pair * D * S
+    for c in range(0, S // CHUNK):
+        s = c * CHUNK + cc
+        kt = tl.load(kbase + dd[:, None] * S + s[None, :])
+        acc = tl.dot(qs, kt)
+        tl.store(out_ptr + pair * S + s[None, :] + hh[:, None] * 0, acc.to(tl.float16), mask=hh[:, None] == 0)
+
+
+@triton.jit
 def _sparq_exact_kernel(q_ptr, i2_ptr, k_ptr, v_ptr, vmean_ptr, alpha_ptr, out_ptr, S, scale,
                         D: tl.constexpr, KK: tl.constexpr, KB: tl.constexpr,
                         G: tl.constexpr, GP: tl.constexpr):
@@ -862,6 +881,31 @@ def micro_mma(m, quick):
     log(f"    torch.mm fp16 {n}^3: {2 * n ** 3 / t[0] / 1e12:.1f} TFLOP/s")
     del a, b
     torch.cuda.empty_cache()
+
+
+def micro_dot_read(m, quick):
+    """Read rate of a Triton loop whose tiles feed tl.dot (dense scores over
+    every row of Kt: _dot_read_kernel), against the stream kernel's: the
+    loads go through shared memory to the matrix unit. bwsim prices stages
+    run by such kernels (`kernel: triton`) at this rate (memory level
+    kernel_bandwidth). Dense work only; never a sparse kernel's timing."""
+    log("micro: read rate of Triton loops feeding tl.dot (dense scores, all rows)")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    D = 128
+    for programs in ([4 * sms] if quick else [4 * sms, 16 * sms]):
+        for S in ([4096] if quick else [4096, 16384]):
+            gen = torch.Generator(device="cuda").manual_seed(programs + S)
+            kt = torch.randn(programs, D, S, device="cuda", dtype=torch.float16, generator=gen)
+            q = torch.randn(programs, 16, D, device="cuda", dtype=torch.float16, generator=gen)
+            out = torch.empty(programs, S, device="cuda", dtype=torch.float16)
+            nbytes = kt.numel() * 2 + out.numel() * 2
+            for chunk in (64, 128):
+                for warps in (4, 8):
+                    t = time_pass(lambda: _dot_read_kernel[(programs,)](q, kt, out, S, D=D, CHUNK=chunk,
+                                                                        num_warps=warps), 1, graph=True)
+                    m.row("dot_read", f"programs={programs};seq={S};chunk={chunk};warps={warps}", "graph", nbytes, t)
+            del kt, q, out
+            torch.cuda.empty_cache()
 
 
 # The fused SDPA kernels whose query tile measure.py's tile part times:
@@ -1754,8 +1798,8 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile"
-                    " (kernels, hostcheck, mma, tile: not in the default set)")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot"
+                    " (kernels, hostcheck, mma, tile, dot: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1803,6 +1847,8 @@ def main():
         attempt("micro_mma", lambda: micro_mma(m, args.quick))
     if "tile" in parts:
         attempt("micro_tile", lambda: micro_tile(m, args.quick))
+    if "dot" in parts:
+        attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

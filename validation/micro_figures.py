@@ -4,13 +4,14 @@ microbenchmarks, read out of micro.csv files: stream bandwidth, DRAM and L2
 chase latency, L2 read bandwidth over footprints, launch time in a CUDA
 graph, bytes in flight per program (Little's law), the torch.topk and
 torch.softmax tables in the catalog's layout, the torch.gather copy rate,
-the ex2 and mma.sync rates, and the fused attention kernels' query-tile
+the ex2 and mma.sync rates, the read rate of Triton loops feeding tl.dot
+(kernel_bandwidth for kernel class triton), and the fused attention kernels' query-tile
 tables (part tile: prefill calls, every tile row a real query). Nothing
 here reads a decode attention timing.
 Standard library only.
 
   python3 validation/micro_figures.py validation/h200-micro.csv
-  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv
+  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv
 
 The second line reproduces the h100-sxm catalog entry's tables exactly.
 """
@@ -100,6 +101,11 @@ def main():
         for r in rows:
             if r[0] == bench:
                 say(f"{bench} {r[1].rsplit(';ops=', 1)[0]}", f"{int(fields(r[1])['ops']) / float(r[4]) / 1e12:.2f}", " " + unit)
+
+    dot = [int(r[3]) / float(r[4]) / 1e12 for r in rows if r[0] == "dot_read"]
+    if dot:
+        say(f"hbm kernel_bandwidth triton (dot_read, {len(dot)} cases)",
+            f"median {statistics.median(dot):.3f}, range {min(dot):.2f}-{max(dot):.2f}", " TB/s")
 
     tile = {}
     for r in rows:

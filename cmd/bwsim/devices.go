@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -118,6 +120,9 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 			100*l.AchievableBandwidth/l.PeakBandwidth, l.GranularityBytes, units.Seconds(l.LatencySeconds))
 		if l.TransferOverheadSeconds > 0 {
 			p("      transfer overhead %s per stage", units.Seconds(l.TransferOverheadSeconds))
+		}
+		for _, k := range slices.Sorted(maps.Keys(l.KernelBandwidth)) {
+			p("      achievable for %s kernels: %s (%.0f%%)", k, units.Bandwidth(l.KernelBandwidth[k]), 100*l.KernelBandwidth[k]/l.PeakBandwidth)
 		}
 		if l.LatencySeconds > 0 {
 			p("      Little's-law ceiling at full occupancy: %s", units.Bandwidth(inflight/l.LatencySeconds))

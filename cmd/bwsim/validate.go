@@ -32,6 +32,7 @@ type validateOutput struct {
 	Groups   []roofline.ErrorSummary     `json:"groups"`
 	Variants []roofline.ErrorSummary     `json:"variants"`
 	Plots    []string                    `json:"plots,omitempty"`
+	Fits     []levelFitReport            `json:"fits,omitempty"`
 }
 
 type validateFlags struct {
@@ -43,6 +44,7 @@ type validateFlags struct {
 	workload    string
 	seed        uint64
 	sampleHeads int
+	fitLevels   []string
 }
 
 func newValidateCmd() *cobra.Command {
@@ -63,9 +65,16 @@ write the cache), on the gaussian workload (byte counts do not depend on the
 data) and with one sampled (sequence, KV head) pair (byte counts are exact
 under sampling). Device names must be catalog names (bwsim devices); the
 device flags change the catalog, so a calibration can be tried against the
-same measurements.`,
+same measurements.
+
+--fit-level DEVICE:LEVEL fits a memory level's achievable bandwidth and
+per-transfer overhead to the device's dense rows (least squares on the
+relative error), for devices no microbenchmark can run on: their dense
+calls are transfers of the whole KV cache. It prints the fitted figures, the
+dense rows' errors with them, and the --set flags that apply them.`,
 		Example: `  bwsim validate --measured validation/h100.csv
   bwsim validate --measured validation/paper.csv --json
+  bwsim validate --measured validation/paper.csv --fit-level ipu-bow:streaming
   bwsim validate --measured validation/h100.csv --set devices.h100-sxm.overheads.launch_seconds=5e-6`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runValidate(cmd, f, args)
@@ -80,6 +89,7 @@ same measurements.`,
 	fs.StringVar(&f.workload, "workload", "gaussian", "synthetic data the rows are simulated on: gaussian or llm-like")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed of the synthetic workload")
 	fs.IntVar(&f.sampleHeads, "sample-heads", 1, "(sequence, kv-head) pairs simulated per row (0: automatic)")
+	fs.StringArrayVar(&f.fitLevels, "fit-level", nil, "also fit `DEVICE:LEVEL`'s achievable bandwidth and transfer overhead to the device's dense rows\n(for devices that cannot run microbenchmarks); repeatable; predictions keep the catalog's figures")
 	addDeviceFlags(fs)
 	return cmd
 }
@@ -115,11 +125,15 @@ func runValidate(cmd *cobra.Command, f validateFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	fits, err := parseFitLevels(f.fitLevels, cat)
+	if err != nil {
+		return err
+	}
 	jobs, err := planValidation(rows, cat, wl, f.seed, f.sampleHeads)
 	if err != nil {
 		return err
 	}
-	points, err := predictRows(cmd.Context(), jobs)
+	points, tracesByKey, err := predictRows(cmd.Context(), jobs)
 	if err != nil {
 		return err
 	}
@@ -129,6 +143,13 @@ func runValidate(cmd *cobra.Command, f validateFlags, args []string) error {
 		Summary:  roofline.Summarize(points),
 		Groups:   roofline.SummarizeBy(points, false),
 		Variants: roofline.SummarizeBy(points, true),
+	}
+	for _, fl := range fits {
+		r, err := fitLevel(fl, jobs, points, tracesByKey)
+		if err != nil {
+			return err
+		}
+		out.Fits = append(out.Fits, r)
 	}
 	if !f.noPlot {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
@@ -184,6 +205,16 @@ type validationJob struct {
 	key string
 }
 
+// predict prices the job's trace tr on dev, with the row's placement and
+// host time.
+func (j validationJob) predict(tr *traces.Trace, dev *hwmodel.Device) (*roofline.Prediction, error) {
+	p, err := roofline.Predict(tr, dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds})
+	if err != nil {
+		return nil, asUsage(fmt.Errorf("%s: %w", j.m.Source, err))
+	}
+	return p, nil
+}
+
 // planValidation checks every row against the catalog and the kernels'
 // limits, reporting every bad row (bad input).
 func planValidation(rows []roofline.Measurement, cat *hwmodel.Catalog, wl kernels.Workload, seed uint64, sample int) ([]validationJob, error) {
@@ -206,7 +237,7 @@ func planValidation(rows []roofline.Measurement, cat *hwmodel.Catalog, wl kernel
 		c := kernels.Config{
 			Shape: kernels.Shape{Batch: m.Batch, Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Seq: m.Seq},
 			Spec: kernels.Spec{Method: m.Method, Impl: kernels.Impl(m.Impl), R: m.R, K: m.K,
-				KLayout: kernels.KLayout(m.KLayout), Split: m.Split, Materialize: m.Materialize, Compiled: m.Compiled, FusedExact: m.FusedExact, Upcast: m.Upcast, Tile: m.QueryTile, SerialCombine: m.SerialCombine, RankPass: m.RankPass},
+				KLayout: kernels.KLayout(m.KLayout), Split: m.Split, Materialize: m.Materialize, Compiled: m.Compiled, FusedExact: m.FusedExact, Upcast: m.Upcast, Tile: m.QueryTile, SerialCombine: m.SerialCombine, RankPass: m.RankPass, Kernel: m.Kernel},
 			DType:       kernels.DType(m.DType),
 			Workload:    wl,
 			Seed:        seed,
@@ -232,8 +263,9 @@ func planValidation(rows []roofline.Measurement, cat *hwmodel.Catalog, wl kernel
 }
 
 // predictRows simulates each distinct configuration once (in parallel) and
-// prices every row on its device.
-func predictRows(ctx context.Context, jobs []validationJob) ([]roofline.ValidationPoint, error) {
+// prices every row on its device. It returns the points and, by
+// validationJob.key, the traces they were priced from.
+func predictRows(ctx context.Context, jobs []validationJob) ([]roofline.ValidationPoint, map[string]*traces.Trace, error) {
 	uniq := map[string]kernels.Config{}
 	var keys []string
 	for _, j := range jobs {
@@ -272,20 +304,20 @@ func predictRows(ctx context.Context, jobs []validationJob) ([]roofline.Validati
 	close(next)
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, nil, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	points := make([]roofline.ValidationPoint, 0, len(jobs))
 	for _, j := range jobs {
-		p, err := roofline.Predict(tracesByKey[j.key], j.dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds})
+		p, err := j.predict(tracesByKey[j.key], j.dev)
 		if err != nil {
-			return nil, asUsage(fmt.Errorf("%s: %w", j.m.Source, err))
+			return nil, nil, err
 		}
 		points = append(points, roofline.NewValidationPoint(j.m, p))
 	}
-	return points, nil
+	return points, tracesByKey, nil
 }
 
 func simulateTrace(ctx context.Context, c kernels.Config) (*traces.Trace, error) {
@@ -343,6 +375,9 @@ func printValidation(w io.Writer, o validateOutput, quiet bool) {
 	printSummaries(w, "error by device, method, variant and K layout", o.Variants, true)
 	s := o.Summary
 	fmt.Fprintf(w, "\nall %d points: median |error| %.1f%%, max |error| %.1f%% (%s)\n", s.Points, 100*s.MedianAbsError, 100*s.MaxAbsError, s.Worst)
+	for _, r := range o.Fits {
+		printLevelFit(w, r)
+	}
 	if len(o.Plots) > 0 {
 		fmt.Fprintf(w, "wrote %s\n", strings.Join(o.Plots, ", "))
 	}

@@ -165,8 +165,8 @@ func TestCommittedMeasurementFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") || strings.Contains(base, "-kernels") || strings.Contains(base, "-ncu") {
-			continue // microbenchmarks and profiles, not measurement files
+		if base := filepath.Base(f); strings.Contains(base, "-micro") || strings.Contains(base, "-host") || strings.Contains(base, "-kernels") || strings.Contains(base, "-ncu") || strings.Contains(base, "-probe") {
+			continue // microbenchmarks, profiles and probes, not measurement files
 		}
 		fh, err := os.Open(f)
 		if err != nil {
@@ -191,5 +191,58 @@ func TestCommittedMeasurementFiles(t *testing.T) {
 	}
 	if _, err := execute(t, "validate", paper, "--no-plot", "-q"); err != nil {
 		t.Errorf("validate %s: %v", paper, err)
+	}
+}
+
+// The catalog's IPU streaming figures are the fit to the paper's dense
+// remote rows (hwmodel/catalog.yaml says so): refitting reproduces them, and
+// the fitted predictions of the rows and the SparQ rows the fit did not see
+// stay close to their measurements.
+func TestIPUStreamingFiguresAreTheDenseFit(t *testing.T) {
+	isolateConfig(t)
+	paper := "../../validation/paper.csv"
+	if _, err := os.Stat(paper); err != nil {
+		t.Skip("no validation/paper.csv")
+	}
+	out, err := execute(t, "validate", paper, "--no-plot", "--json", "--fit-level", "ipu-bow:streaming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Points []roofline.ValidationPoint `json:"points"`
+		Fits   []levelFitReport           `json:"fits"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Fits) != 1 {
+		t.Fatalf("%d fits, want 1", len(doc.Fits))
+	}
+	f := doc.Fits[0]
+	if len(f.Rows) != 5 || len(f.Skipped) != 1 {
+		t.Errorf("fitted %d rows, skipped %v; want the 5 remote rows, the local one skipped", len(f.Rows), f.Skipped)
+	}
+	if d := f.Fit.Bandwidth/f.CatalogBandwidth - 1; math.Abs(d) > 0.005 {
+		t.Errorf("fitted %.4g B/s, catalog %.4g: refit the catalog", f.Fit.Bandwidth, f.CatalogBandwidth)
+	}
+	if d := f.Fit.TransferOverheadSeconds/f.CatalogTransferOverheadSeconds - 1; math.Abs(d) > 0.005 {
+		t.Errorf("fitted %.4g s per transfer, catalog %.4g: refit the catalog", f.Fit.TransferOverheadSeconds, f.CatalogTransferOverheadSeconds)
+	}
+	for _, r := range f.Rows {
+		if math.Abs(r.FittedRelError) > 0.05 {
+			t.Errorf("%s: %+.1f%% with the fitted figures", r.Source, 100*r.FittedRelError)
+		}
+	}
+	sparq := 0
+	for _, p := range doc.Points {
+		if p.Device == "ipu-bow" && p.Method == "sparq" {
+			sparq++
+			if math.Abs(p.RelError) > 0.10 {
+				t.Errorf("%s (SparQ, outside the fit): %+.1f%%", p.Source, 100*p.RelError)
+			}
+		}
+	}
+	if sparq != 5 {
+		t.Errorf("%d IPU SparQ rows, want 5", sparq)
 	}
 }

@@ -22,7 +22,7 @@ type workloadFlags struct {
 	upcast, compiled, fusedExact          bool
 	serialCombine, rankPass               bool
 	split                                 int
-	queryTile                             string
+	queryTile, kernel                     string
 	kvDump                                string
 	layer                                 int
 	fs                                    *pflag.FlagSet
@@ -57,6 +57,7 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&w.queryTile, "query-tile", "", "dense fused: the tiled kernel and its query rows per thread block, KERNEL:ROWS (flash2:128, mem-efficient:64): a decode query pays for the whole tile, priced at the device's measured attention-tile table for that kernel")
 	fs.BoolVar(&w.serialCombine, "serial-combine", false, "dense fused with a split grid: the combine kernel walks the splits one dependent load at a time, as FlashAttention-2's does")
 	fs.BoolVar(&w.rankPass, "rank-pass", false, "sparq unfused: top-k ranks an fp32 tensor that its own kernel writes from the approximate logits (their group sum, or a cast without GQA), as PyTorch code that keeps the logits for the softmax does")
+	fs.StringVar(&w.kernel, "kernel", "", "sparq unfused, gathering on chip: the class of kernel that runs the gathers, priced at the device's achievable bandwidth for it where the device lists one (triton: Triton kernels feeding tl.dot, which stream below the copy rate)")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
 	fs.StringVar(&w.kvDump, "kv-dump", "", "read q, K and V from a dump (.safetensors file or directory of .npy files, see scripts/dump_kv.py); sets the shape: heads, kv-heads, head-dim and, unless given, batch and seq")
 	fs.IntVar(&w.layer, "layer", -1, "with --kv-dump: the layer to simulate (default: the middle dumped layer)")
@@ -122,7 +123,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, RankPass: w.rankPass}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, RankPass: w.rankPass, Kernel: w.kernel}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -228,6 +229,9 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if !s.Tile.IsZero() {
 		desc += " query-tile=" + s.Tile.String()
+	}
+	if s.Kernel != "" {
+		desc += " kernel=" + s.Kernel
 	}
 	return desc
 }
