@@ -82,7 +82,7 @@ dense rows' errors with them, and the --set flags that apply them.`,
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.measured, "measured", nil, "measurement `FILE`s (CSV; repeatable or comma-separated; also taken as arguments)")
-	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object (files, points[], summary, groups, variants) instead of tables")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object (files, points[], summary, groups, variants, fits) instead of tables")
 	fs.StringVarP(&f.out, "out", "o", "./bwsim-out", "write validate.png, validate.svg and validate-points.csv into this `DIR`")
 	fs.BoolVar(&f.noPlot, "no-plot", false, "write no files")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print the summaries only, not every point")

@@ -143,7 +143,12 @@ func printLevelFit(w io.Writer, r levelFitReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%+.1f%%\t%+.1f%%\t\n", row.Source, units.Seconds(row.MeasuredSeconds), 100*row.CatalogRelError, 100*row.FittedRelError)
 	}
 	tw.Flush()
-	for _, s := range r.Skipped {
+	const shown = 5
+	for i, s := range r.Skipped {
+		if i == shown {
+			fmt.Fprintf(w, "  ... and %d more not fitted (--json lists them)\n", len(r.Skipped)-shown)
+			break
+		}
 		fmt.Fprintf(w, "  not fitted: %s\n", s)
 	}
 	fmt.Fprintf(w, "  apply with: --set %s\n", strings.Join(r.Set, " --set "))
