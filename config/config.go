@@ -48,7 +48,8 @@
 //	      smem: {...}
 //	    compute:                     # list; unit vector|matrix|special,
 //	      - {unit: matrix, dtype: fp16, ops_per_second: 989e12, source: "..."}
-//	    overheads: {launch_seconds: 2.4e-6, sync_seconds: 0, source: "..."}
+//	    overheads: {launch_seconds: 2.4e-6, sync_seconds: 0, source: "...",
+//	                host_sync_seconds: 17e-6}  # optional: host clock + synchronize around a call
 //	    concurrency: {parallel_units: 132, work_units_per_parallel_unit: 8,
 //	                  inflight_bytes_per_work_unit: 1378, source: "..."}
 //	    links:                       # optional list

@@ -20,6 +20,7 @@ func FuzzLoadDeviceFile(f *testing.F) {
 			"         table: {rows: [132, 264], cols: [3.3e7, 1.3e8], seconds: [[3.5e-5, 1.3e-4], [5.9e-5, 2.0e-4]]}, source: test}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 2.7e12}}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 9e12}}\n",
+		"devices:\n  a100-40gb:\n    overheads: {host_sync_seconds: 2e-5}\n",
 		"devices:" + newDevice,
 		"sweep: {points: 3}\n",
 		"devices: [\n",

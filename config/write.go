@@ -124,6 +124,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 	w(2, "overheads:")
 	w(3, "launch_seconds: %s", num(d.Overheads.LaunchSeconds))
 	w(3, "sync_seconds: %s", num(d.Overheads.SyncSeconds))
+	if d.Overheads.HostSyncSeconds != 0 {
+		w(3, "host_sync_seconds: %s", num(d.Overheads.HostSyncSeconds))
+	}
 	w(3, "source: %s", str(d.Overheads.Source))
 	w(2, "concurrency:")
 	w(3, "parallel_units: %d", d.Concurrency.ParallelUnits)

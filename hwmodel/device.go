@@ -179,7 +179,13 @@ type Overheads struct {
 	// SyncSeconds is the cost of the global synchronisation that ends a
 	// stage (IPU exchange sync, a host barrier).
 	SyncSeconds float64 `mapstructure:"sync_seconds" json:"sync_seconds"`
-	Source      string  `mapstructure:"source" json:"source"`
+	// HostSyncSeconds is what a host clock around one call adds to the
+	// device's work when the call ends in a synchronize: the first launch
+	// reaching the device and the synchronize returning (a torch op then
+	// synchronize, less the op's device time). It prices measurements
+	// timed that way, not the device. 0: not measured.
+	HostSyncSeconds float64 `mapstructure:"host_sync_seconds" json:"host_sync_seconds,omitempty"`
+	Source          string  `mapstructure:"source" json:"source"`
 }
 
 // Concurrency describes how many memory requests a device keeps in flight,

@@ -74,6 +74,7 @@ func (d *Device) Validate() error {
 	v.compute(d.Compute)
 	v.nonNegative("overheads.launch_seconds", d.Overheads.LaunchSeconds)
 	v.nonNegative("overheads.sync_seconds", d.Overheads.SyncSeconds)
+	v.latency("overheads.host_sync_seconds", d.Overheads.HostSyncSeconds)
 	c := d.Concurrency
 	if c.ParallelUnits <= 0 {
 		v.add("concurrency.parallel_units", "must be positive, got %d", c.ParallelUnits)

@@ -72,6 +72,7 @@ func TestValidate(t *testing.T) {
 		{"kernel bandwidth unnamed", func(d *Device) {
 			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"": 1e12} })
 		}, "memory_levels.hbm.kernel_bandwidth: names an empty kernel class"},
+		{"host sync", func(d *Device) { d.Overheads.HostSyncSeconds = -1e-6 }, "overheads.host_sync_seconds: must be at least 0"},
 		{"wrong role", func(d *Device) { setLevel(d, "l2", func(l *MemoryLevel) { l.Role = RoleMemory }) },
 			`memory_levels.l2.role: must be "cache" for level l2, got "memory"`},
 		{"name mismatch", func(d *Device) { setLevel(d, "l2", func(l *MemoryLevel) { l.Name = "l3" }) },

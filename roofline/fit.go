@@ -41,7 +41,7 @@ func NewLevelSample(source string, measured float64, p *Prediction, dev *hwmodel
 	if p.HostBound {
 		return LevelSample{}, fmt.Errorf("%s: the host, not the device, sets the predicted time", source)
 	}
-	s := LevelSample{Source: source, MeasuredSeconds: measured, OtherSeconds: p.DeviceSeconds}
+	s := LevelSample{Source: source, MeasuredSeconds: measured, OtherSeconds: p.Seconds}
 	for _, st := range p.Stages {
 		for _, lt := range st.Levels {
 			if lt.Level != level || lt.MovedBytes == 0 {

@@ -49,8 +49,8 @@ func TestFitLevelRecoversTheFiguresCallsWerePricedWith(t *testing.T) {
 		}
 		// The split is exact at the figures it was taken with.
 		back := s.OtherSeconds + float64(s.Transfers)*st.TransferOverheadSeconds + float64(s.MovedBytes)/st.AchievableBandwidth
-		if math.Abs(back-p.DeviceSeconds) > 1e-12*p.DeviceSeconds {
-			t.Fatalf("B %d S %d: sample rebuilds %.9g s, prediction is %.9g s", c.batch, c.seq, back, p.DeviceSeconds)
+		if math.Abs(back-p.Seconds) > 1e-12*p.Seconds {
+			t.Fatalf("B %d S %d: sample rebuilds %.9g s, prediction is %.9g s", c.batch, c.seq, back, p.Seconds)
 		}
 		samples = append(samples, s)
 	}

@@ -34,8 +34,10 @@ import (
 // prediction models the same structure:
 //
 //	variant       the implementation's name (sdpa-flash, triton+graph, ...)
-//	dispatch      graph (replayed from a CUDA graph: device time only) or
-//	              eager (each kernel issued by the host as the call runs)
+//	dispatch      graph (replayed from a CUDA graph: device time only),
+//	              eager (each kernel issued by the host as the call runs) or
+//	              host-sync (timed by the host clock around each call, which
+//	              ends in a synchronize: the device's host_sync_seconds adds)
 //	host_seconds  eager only: the host's time to issue one call, measured
 //	              apart from the device's (calls issued back to back after a
 //	              synchronize, the GPU idle)
@@ -68,8 +70,9 @@ import (
 
 // Dispatch modes of the dispatch column.
 const (
-	DispatchGraph = "graph"
-	DispatchEager = "eager"
+	DispatchGraph    = "graph"
+	DispatchEager    = "eager"
+	DispatchHostSync = "host-sync"
 )
 
 // MeasurementColumns are the columns every measurement file has.
@@ -329,9 +332,9 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	m.Variant = opt("variant")
 	m.Dispatch = opt("dispatch")
 	switch m.Dispatch {
-	case "", DispatchGraph, DispatchEager:
+	case "", DispatchGraph, DispatchEager, DispatchHostSync:
 	default:
-		bad("dispatch %q: want graph or eager (or empty)", m.Dispatch)
+		bad("dispatch %q: want graph, eager or host-sync (or empty)", m.Dispatch)
 	}
 	if s := opt("host_seconds"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)

@@ -59,7 +59,8 @@ func TestParseMeasurementsStructureColumns(t *testing.T) {
 		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,,\n" +
 		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,,\n" +
 		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,,\n" +
-		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,,\n"
+		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,,\n" +
+		"a100-40gb,dense,unfused,4,32,32,128,16384,,,,fp16,8e-4,,attn-torch,host-sync,,,,,,,,,,\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,9 @@ func TestParseMeasurementsStructureColumns(t *testing.T) {
 	}
 	if !a.RankPass || b.RankPass {
 		t.Errorf("rank_pass parsed as %v %v, want true false", a.RankPass, b.RankPass)
+	}
+	if d := f.Rows[6].Dispatch; d != DispatchHostSync {
+		t.Errorf("dispatch parsed as %q, want host-sync", d)
 	}
 	if a.Kernel != "" || b.Kernel != kernels.KernelTriton {
 		t.Errorf("kernel parsed as %q %q, want \"\" and triton", a.Kernel, b.Kernel)
@@ -169,7 +173,8 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"placement", hdr + row("placement", "kv-cache"), "ROLE=LEVEL"},
 		{"placement role", hdr + row("placement", "weights=hbm"), "unknown role"},
 		{"stray quote", hdr + `h100-sxm,"dense` + "\n", "good.csv:2"},
-		{"dispatch", opt("dispatch", "lazy"), `dispatch "lazy"`},
+		{"dispatch", opt("dispatch", "lazy"), `dispatch "lazy": want graph, eager or host-sync`},
+		{"host with host-sync", opt("dispatch", "host-sync", "host_seconds", "1e-5"), "only eager calls"},
 		{"host without eager", opt("dispatch", "graph", "host_seconds", "1e-5"), "only eager calls"},
 		{"host text", opt("dispatch", "eager", "host_seconds", "slow"), "not a number"},
 		{"host zero", opt("dispatch", "eager", "host_seconds", "0"), "positive and finite"},

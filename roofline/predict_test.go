@@ -535,3 +535,32 @@ func TestKernelBandwidthPricesTheStagesThatKernelRuns(t *testing.T) {
 		}
 	}
 }
+
+// A call timed by the host clock around it, ending in a synchronize, pays
+// the device's host_sync_seconds on top of whichever of host and device set
+// its time; other calls do not.
+func TestHostTimedCallAddsTheSynchronize(t *testing.T) {
+	tr := trace(t, paperShape, kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Unfused})
+	dev := devtest.GPU()
+	dev.Overheads.HostSyncSeconds = 15e-6
+	for _, c := range []struct {
+		name  string
+		opts  Options
+		extra float64
+	}{
+		{"device time only", Options{}, 0},
+		{"host-timed", Options{HostTimed: true}, 15e-6},
+		{"host-timed, host-bound", Options{HostTimed: true, HostSeconds: 1}, 15e-6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Predict(tr, dev, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := max(p.DeviceSeconds, c.opts.HostSeconds) + c.extra
+			if math.Abs(p.Seconds-want) > 1e-15 || p.HostSyncSeconds != c.extra {
+				t.Errorf("%.9g s (host sync %g), want %.9g s (host sync %g)", p.Seconds, p.HostSyncSeconds, want, c.extra)
+			}
+		})
+	}
+}

@@ -146,6 +146,9 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 	}
 
 	p("\n  overheads per stage: launch %s, sync %s", units.Seconds(d.Overheads.LaunchSeconds), units.Seconds(d.Overheads.SyncSeconds))
+	if d.Overheads.HostSyncSeconds > 0 {
+		p("  a host-timed call (ending in a synchronize) adds %s", units.Seconds(d.Overheads.HostSyncSeconds))
+	}
 	src(d.Overheads.Source)
 
 	p("\n  concurrency: %d parallel units x %d work units x %s in flight = %s in flight",

@@ -208,7 +208,8 @@ type validationJob struct {
 // predict prices the job's trace tr on dev, with the row's placement and
 // host time.
 func (j validationJob) predict(tr *traces.Trace, dev *hwmodel.Device) (*roofline.Prediction, error) {
-	p, err := roofline.Predict(tr, dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds})
+	p, err := roofline.Predict(tr, dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds,
+		HostTimed: j.m.Dispatch == roofline.DispatchHostSync})
 	if err != nil {
 		return nil, asUsage(fmt.Errorf("%s: %w", j.m.Source, err))
 	}
