@@ -27,9 +27,11 @@ type LevelSample struct {
 
 // NewLevelSample splits prediction p of a call measured at measured seconds
 // into what level costs and the rest. Every stage that moves bytes through
-// the level must be bound by memory at the level's achievable bandwidth;
-// otherwise the level's figures do not show in the call's time and the
-// sample cannot constrain them.
+// the level must stream at the level's achievable bandwidth (not capped by
+// Little's law, not at a kernel class's own rate) and its memory time must
+// be the longest of its overlapping work (a stage's fixed overheads add to
+// it whatever they are); otherwise the level's figures do not show in the
+// call's time and the sample cannot constrain them.
 func NewLevelSample(source string, measured float64, p *Prediction, dev *hwmodel.Device, level string) (LevelSample, error) {
 	lvl, ok := dev.Levels[level]
 	if !ok {
@@ -47,8 +49,8 @@ func NewLevelSample(source string, measured float64, p *Prediction, dev *hwmodel
 			if lt.Level != level || lt.MovedBytes == 0 {
 				continue
 			}
-			if lt.ConcurrencyLimited || st.MemorySeconds < max(st.ComputeSeconds, st.LatencySeconds, st.SoftmaxSeconds+st.CopySeconds) {
-				return LevelSample{}, fmt.Errorf("%s: stage %s (%s-bound): its %s transfers are not the longest of its work", source, st.Name, st.Bound, level)
+			if lt.Bandwidth != lvl.AchievableBandwidth || st.MemorySeconds < max(st.ComputeSeconds, st.LatencySeconds, st.SoftmaxSeconds+st.CopySeconds) {
+				return LevelSample{}, fmt.Errorf("%s: stage %s (%s-bound): its %s transfers at %.4g B/s do not set its time", source, st.Name, st.Bound, level, lt.Bandwidth)
 			}
 			s.MovedBytes += lt.MovedBytes
 			s.Transfers++

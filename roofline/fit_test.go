@@ -151,6 +151,18 @@ func TestNewLevelSampleRefusesCallsTheLevelDoesNotTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A stage a kernel class runs streams at the class's rate, not the
+	// level's achievable bandwidth the fit is for.
+	classed := devtest.IPU()
+	st := classed.Levels["streaming"]
+	st.KernelBandwidth = map[string]float64{kernels.KernelTriton: 3e9}
+	classed.Levels["streaming"] = st
+	sparq := trace(t, kernels.Shape{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 64, Seq: 512},
+		kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 16, K: 64, KLayout: kernels.KTwice, Kernel: kernels.KernelTriton})
+	atClassRate, err := Predict(sparq, classed, streamingKV)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, level   string
 		measured      float64
@@ -161,7 +173,8 @@ func TestNewLevelSampleRefusesCallsTheLevelDoesNotTime(t *testing.T) {
 		{"nothing on the level", "streaming", 1e-3, inSRAM, "moves no bytes"},
 		{"host-bound", "streaming", 1e-3, &hostBound, "host"},
 		{"zero time", "streaming", 0, onStream, "must be positive"},
-		{"compute-bound", "streaming", 1e-3, computeBound, "not the longest"},
+		{"compute-bound", "streaming", 1e-3, computeBound, "do not set its time"},
+		{"kernel class rate", "streaming", 1e-3, atClassRate, "transfers at 3e+09 B/s do not set its time"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := NewLevelSample("row", c.measured, c.p, ipu, c.level)
