@@ -43,6 +43,10 @@
 //	        transfer_overhead_seconds: 0  # optional: fixed cost per stage using the level
 //	        dma: false                    # optional: a copy engine drives transfers (no Little's-law limit)
 //	        kernel_bandwidth: {triton: 2.75e12}  # optional: achievable bytes/s of stages a kernel class runs
+//	        kernel_loops:                 # optional: a kernel class's loop step (steps that wait on their loads)
+//	          triton:
+//	            rows: {seconds: 3.8e-7, seconds_per_byte: 5.8e-12}
+//	            gather: {seconds: 5.3e-7, seconds_per_byte: 3.9e-12, seconds_per_element: 7.4e-11}
 //	        source: "where the figures come from"
 //	      l2: {...}
 //	      smem: {...}

@@ -77,6 +77,22 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 				w(5, "%s: %s", str(k), num(l.KernelBandwidth[k]))
 			}
 		}
+		if len(l.KernelLoops) > 0 {
+			w(4, "kernel_loops:")
+			for _, k := range slices.Sorted(maps.Keys(l.KernelLoops)) {
+				w(5, "%s:", str(k))
+				for _, st := range []struct {
+					kind string
+					s    hwmodel.LoopStep
+				}{{"rows", l.KernelLoops[k].Rows}, {"gather", l.KernelLoops[k].Gather}} {
+					if st.s == (hwmodel.LoopStep{}) {
+						continue
+					}
+					w(6, "%s: {seconds: %s, seconds_per_byte: %s, seconds_per_element: %s}", st.kind,
+						num(st.s.Seconds), num(st.s.SecondsPerByte), num(st.s.SecondsPerElement))
+				}
+			}
+		}
 		w(4, "source: %s", str(l.Source))
 	}
 	if len(d.Compute) == 0 {

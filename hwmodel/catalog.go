@@ -78,6 +78,7 @@ func (d *Device) Clone() *Device {
 		c.Levels = make(map[string]MemoryLevel, len(d.Levels))
 		for k, v := range d.Levels {
 			v.KernelBandwidth = maps.Clone(v.KernelBandwidth)
+			v.KernelLoops = maps.Clone(v.KernelLoops)
 			c.Levels[k] = v
 		}
 	}

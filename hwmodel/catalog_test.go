@@ -3,6 +3,7 @@ package hwmodel
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,5 +119,30 @@ func TestCloneCopiesKernelBandwidth(t *testing.T) {
 	}
 	if got, want := c.Levels["hbm"].Achievable(""), c.Levels["hbm"].AchievableBandwidth; got != want {
 		t.Errorf("no kernel class: %g, want the achievable %g", got, want)
+	}
+}
+
+// A clone's loop-step figures are its own, and Loop finds a class's rows or
+// gathers only where they were measured.
+func TestCloneCopiesKernelLoops(t *testing.T) {
+	d := testGPU()
+	rows := LoopStep{Seconds: 4e-7, SecondsPerByte: 6e-12}
+	setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelLoops = map[string]KernelLoop{"triton": {Rows: rows}} })
+	c := d.Clone()
+	c.Levels["hbm"].KernelLoops["triton"] = KernelLoop{}
+	hbm := d.Levels["hbm"]
+	if got, ok := hbm.Loop("triton", false); !ok || got != rows {
+		t.Errorf("original's triton rows %+v (%v) after editing the clone, want %+v", got, ok, rows)
+	}
+	for _, c := range []struct {
+		kernel string
+		gather bool
+	}{{"triton", true}, {"", false}, {"cutlass", false}} {
+		if got, ok := hbm.Loop(c.kernel, c.gather); ok {
+			t.Errorf("Loop(%q, gather %v) = %+v, want none", c.kernel, c.gather, got)
+		}
+	}
+	if got, want := rows.StepSeconds(1024, 99), 4e-7+1024*6e-12; math.Abs(got-want) > 1e-18 {
+		t.Errorf("rows step of 1 KiB: %g s, want %g (elements cost rows nothing)", got, want)
 	}
 }

@@ -73,6 +73,15 @@ type MemoryLevel struct {
 	// each measured by a microbenchmark of that class. A stage whose
 	// traces.Stage.Kernel is listed streams at its figure.
 	KernelBandwidth map[string]float64 `mapstructure:"kernel_bandwidth" json:"kernel_bandwidth,omitempty"`
+	// KernelLoops is what one step of a work unit's load loop costs named
+	// kernel classes whose steps do not overlap (each step waits for its
+	// loads before the next is issued, as a Triton loop feeding tl.dot
+	// does), each measured by a microbenchmark of that class at a few
+	// programs. A stage whose traces.Stage.Kernel is listed and whose
+	// traces.Stage.LoopSteps is known streams at most one step per step
+	// time per work unit; stages without them keep Little's law on
+	// Concurrency.InflightBytesPerWorkUnit.
+	KernelLoops map[string]KernelLoop `mapstructure:"kernel_loops" json:"kernel_loops,omitempty"`
 	// Source says where the figures come from.
 	Source string `mapstructure:"source" json:"source"`
 }
@@ -85,6 +94,46 @@ func (l MemoryLevel) Achievable(kernel string) float64 {
 		return bw
 	}
 	return l.AchievableBandwidth
+}
+
+// KernelLoop is a kernel class's loop-step cost for the two ways its loop
+// loads: runs of rows (contiguous, vectorised loads) and gathers of single
+// elements scattered over rows. A zero LoopStep is not measured.
+type KernelLoop struct {
+	Rows   LoopStep `mapstructure:"rows" json:"rows"`
+	Gather LoopStep `mapstructure:"gather" json:"gather"`
+}
+
+// LoopStep prices one step of one work unit's load loop: a fixed part (a
+// round trip to the level and the loop's own work), a part per byte the
+// step moves and, for gathers, a part per element loaded.
+type LoopStep struct {
+	Seconds           float64 `mapstructure:"seconds" json:"seconds"`
+	SecondsPerByte    float64 `mapstructure:"seconds_per_byte" json:"seconds_per_byte"`
+	SecondsPerElement float64 `mapstructure:"seconds_per_element" json:"seconds_per_element,omitempty"`
+}
+
+// Measured says the step has figures.
+func (s LoopStep) Measured() bool { return s.Seconds > 0 }
+
+// StepSeconds is one step's time when it moves bytes and loads elements.
+func (s LoopStep) StepSeconds(bytes, elements float64) float64 {
+	return s.Seconds + bytes*s.SecondsPerByte + elements*s.SecondsPerElement
+}
+
+// Loop is the loop-step cost of kernel class kernel on the level, for
+// gathers of elements or for runs of rows; ok is false where the level
+// lists none.
+func (l MemoryLevel) Loop(kernel string, gather bool) (step LoopStep, ok bool) {
+	kl, found := l.KernelLoops[kernel]
+	if !found || kernel == "" {
+		return LoopStep{}, false
+	}
+	step = kl.Rows
+	if gather {
+		step = kl.Gather
+	}
+	return step, step.Measured()
 }
 
 // Compute is one peak arithmetic rate.

@@ -3,6 +3,7 @@ package hwmodel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -172,12 +173,7 @@ func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
 		}
 		v.latency(key+".latency_seconds", l.LatencySeconds)
 		v.latency(key+".transfer_overhead_seconds", l.TransferOverheadSeconds)
-		kernels := make([]string, 0, len(l.KernelBandwidth))
-		for k := range l.KernelBandwidth {
-			kernels = append(kernels, k)
-		}
-		sort.Strings(kernels)
-		for _, k := range kernels {
+		for _, k := range slices.Sorted(maps.Keys(l.KernelBandwidth)) {
 			bw, kk := l.KernelBandwidth[k], key+".kernel_bandwidth."+k
 			if k == "" {
 				v.add(key+".kernel_bandwidth", "names an empty kernel class")
@@ -188,6 +184,33 @@ func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
 				v.add(kk, "must not exceed peak_bandwidth %v, got %v", l.PeakBandwidth, bw)
 			}
 		}
+		for _, k := range slices.Sorted(maps.Keys(l.KernelLoops)) {
+			kl, kk := l.KernelLoops[k], key+".kernel_loops."+k
+			if k == "" {
+				v.add(key+".kernel_loops", "names an empty kernel class")
+				continue
+			}
+			if !kl.Rows.Measured() && !kl.Gather.Measured() {
+				v.add(kk, "lists neither rows nor gather with seconds > 0")
+			}
+			v.loopStep(kk+".rows", kl.Rows, false)
+			v.loopStep(kk+".gather", kl.Gather, true)
+		}
+	}
+}
+
+// loopStep checks one loop-step cost: all of it absent, or a positive
+// fixed part and finite non-negative rates (an element rate only for
+// gathers, whose loads are single elements).
+func (v *validator) loopStep(key string, s LoopStep, gather bool) {
+	if s == (LoopStep{}) {
+		return
+	}
+	v.positive(key+".seconds", s.Seconds)
+	v.nonNegative(key+".seconds_per_byte", s.SecondsPerByte)
+	v.nonNegative(key+".seconds_per_element", s.SecondsPerElement)
+	if !gather && s.SecondsPerElement != 0 {
+		v.add(key+".seconds_per_element", "applies to gathers only (rows load whole runs)")
 	}
 }
 

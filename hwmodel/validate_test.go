@@ -72,6 +72,35 @@ func TestValidate(t *testing.T) {
 		{"kernel bandwidth unnamed", func(d *Device) {
 			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelBandwidth = map[string]float64{"": 1e12} })
 		}, "memory_levels.hbm.kernel_bandwidth: names an empty kernel class"},
+		{"kernel loops", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) {
+				l.KernelLoops = map[string]KernelLoop{"triton": {Rows: LoopStep{Seconds: 4e-7, SecondsPerByte: 6e-12},
+					Gather: LoopStep{Seconds: 5e-7, SecondsPerByte: 4e-12, SecondsPerElement: 7e-11}}}
+			})
+		}, ""},
+		{"kernel loop without a fixed part", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) {
+				l.KernelLoops = map[string]KernelLoop{"triton": {Rows: LoopStep{SecondsPerByte: 6e-12}}}
+			})
+		}, "memory_levels.hbm.kernel_loops.triton.rows.seconds: must be positive, got 0"},
+		{"kernel loop negative rate", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) {
+				l.KernelLoops = map[string]KernelLoop{"triton": {Gather: LoopStep{Seconds: 5e-7, SecondsPerElement: -1}}}
+			})
+		}, "memory_levels.hbm.kernel_loops.triton.gather.seconds_per_element: must be zero or positive, got -1"},
+		{"kernel loop elements on rows", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) {
+				l.KernelLoops = map[string]KernelLoop{"triton": {Rows: LoopStep{Seconds: 4e-7, SecondsPerElement: 1e-11}}}
+			})
+		}, "memory_levels.hbm.kernel_loops.triton.rows.seconds_per_element: applies to gathers only"},
+		{"kernel loop empty", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) { l.KernelLoops = map[string]KernelLoop{"triton": {}} })
+		}, "memory_levels.hbm.kernel_loops.triton: lists neither rows nor gather"},
+		{"kernel loop unnamed", func(d *Device) {
+			setLevel(d, "hbm", func(l *MemoryLevel) {
+				l.KernelLoops = map[string]KernelLoop{"": {Rows: LoopStep{Seconds: 4e-7}}}
+			})
+		}, "memory_levels.hbm.kernel_loops: names an empty kernel class"},
 		{"host sync", func(d *Device) { d.Overheads.HostSyncSeconds = -1e-6 }, "overheads.host_sync_seconds: must be at least 0"},
 		{"wrong role", func(d *Device) { setLevel(d, "l2", func(l *MemoryLevel) { l.Role = RoleMemory }) },
 			`memory_levels.l2.role: must be "cache" for level l2, got "memory"`},

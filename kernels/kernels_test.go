@@ -500,3 +500,13 @@ func tensorTotals(tr *traces.Trace) map[string]traces.Totals {
 	}
 	return out
 }
+
+// The Triton step-1 tile holds TritonScoreTileElems elements of K, its
+// positions clamped to 64-1024, as validation/grid.py's approx_grid.
+func TestTritonScoreChunk(t *testing.T) {
+	for _, c := range []struct{ r, want int }{{1, 1024}, {4, 1024}, {8, 1024}, {16, 512}, {32, 256}, {64, 128}, {128, 64}, {256, 64}} {
+		if got := TritonScoreChunk(c.r); got != c.want {
+			t.Errorf("TritonScoreChunk(%d) = %d, want %d", c.r, got, c.want)
+		}
+	}
+}

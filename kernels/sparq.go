@@ -92,7 +92,20 @@ func (m *sparqMethod) declare(p *plan) {
 	p.launches(m.sSoftTopK, 6)
 	m.tail.declareStages(p, true)
 	if p.spec.Kernel != "" {
-		p.tr.Stages[m.sApprox].Kernel = p.spec.Kernel
+		// Step 1's program walks its positions a tile at a time, each step
+		// waiting for its loads (traces.Stage.LoopSteps); with K once the
+		// tile gathers r scattered components of each key row. The exact
+		// step's loop loads each block's row numbers before the rows: a
+		// loop of another shape, left to the stream rate and Little's law.
+		ap := &p.tr.Stages[m.sApprox]
+		ap.Kernel = p.spec.Kernel
+		per := int64(p.spec.Split)
+		if per == 0 {
+			per = S
+		}
+		chunk := int64(TritonScoreChunk(int(r)))
+		ap.LoopSteps = (per + chunk - 1) / chunk
+		ap.LoopGathers = p.spec.KLayout == KOnce
 		if p.spec.FusedExact {
 			p.tr.Stages[m.tail.sExact].Kernel = p.spec.Kernel
 		}

@@ -184,6 +184,17 @@ type QueryTile struct {
 // KernelTriton is Spec.Kernel for Triton kernels whose tiles feed tl.dot.
 const KernelTriton = "triton"
 
+// TritonScoreTileElems is how many elements of K one step of the Triton
+// step-1 loop loads: an [r, chunk] tile of 8192 (16 KiB in fp16), as
+// validation/measure.py's _sparq_approx_kernel tiles it (grid.approx_grid).
+const TritonScoreTileElems = 8192
+
+// TritonScoreChunk is the positions one step of the Triton step-1 loop
+// scores for r components: TritonScoreTileElems/r, between 64 and 1024.
+func TritonScoreChunk(r int) int {
+	return min(max(TritonScoreTileElems/max(r, 1), 64), 1024)
+}
+
 // MaxTileRows bounds QueryTile.Rows (kernels tile 16 to 256 rows).
 const MaxTileRows = 4096
 

@@ -22,7 +22,12 @@
 // granularity (a 2-byte gather costs a 32-byte sector), counted once per
 // granule when a cache in front holds the stage's footprint of the tensor
 // and once per run otherwise, and Little's law caps bandwidth at
-// (active work units × bytes in flight per unit) / latency. The ideal figure
+// (active work units × bytes in flight per unit) / latency. A stage whose
+// kernel class runs a loop of known steps that do not overlap (a Triton
+// loop feeding tl.dot: traces.Stage.LoopSteps, a level's kernel_loops) is
+// capped instead by its step time: each unit's steps × (fixed + bytes per
+// step × seconds per byte + elements per step × seconds per element, the
+// last for gathers of single elements), active units at a time. The ideal figure
 // is the requested bytes at peak bandwidth with nothing else: the paper's
 // "theoretical" speed-up compares ideal figures.
 package roofline
@@ -92,8 +97,10 @@ type LevelTraffic struct {
 	MovedBytes int64 `json:"moved_bytes"`
 	// Bandwidth is the effective bandwidth used, bytes/s.
 	Bandwidth float64 `json:"bandwidth"`
-	// ConcurrencyLimited is true when Little's law, not the level's
-	// achievable bandwidth, set Bandwidth.
+	// ConcurrencyLimited is true when the work units' concurrency (Little's
+	// law on the bytes each keeps in flight, or the step time of a loop
+	// whose steps do not overlap), not the level's achievable bandwidth,
+	// set Bandwidth.
 	ConcurrencyLimited bool    `json:"concurrency_limited"`
 	Seconds            float64 `json:"seconds"`
 }
@@ -324,6 +331,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	grans := map[int64][]traces.TensorTraffic{}
 	order := map[int]int{} // index in sp.Tensors → sort key
 	var memBytes int64
+	// What each level's loads move and how many elements they request: a
+	// loop step waits on its loads (stores drain behind it).
+	loopBytes, loopElems := map[string]float64{}, map[string]float64{}
 	for _, lvl := range place {
 		if _, ok := grans[lvl.GranularityBytes]; ok || lvl.GranularityBytes <= 0 {
 			continue
@@ -353,6 +363,10 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 				moved := movedBytes(t, lvl, caches)
 				lt.RequestedBytes += t.Requested
 				lt.MovedBytes += moved
+				if dir == 0 {
+					loopBytes[lvl.Name] += float64(moved)
+					loopElems[lvl.Name] += float64(t.Requested) / float64(max(tr.Tensors[x.Tensor].ElemBytes, 1))
+				}
 				sp.Tensors = append(sp.Tensors, TensorTraffic{Tensor: tr.Tensors[x.Tensor].Name, Direction: traces.Direction(dir),
 					Level: lvl.Name, RequestedBytes: t.Requested, MovedBytes: moved})
 				order[len(sp.Tensors)-1] = int(x.Tensor)*2 + dir
@@ -377,7 +391,19 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	for _, n := range names {
 		lt, lvl := byLevel[n], levelOf[n]
 		bw := lvl.Achievable(st.Kernel)
-		if !lvl.DMA && lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0 {
+		loop, looped := lvl.Loop(st.Kernel, st.LoopGathers)
+		switch {
+		case lvl.DMA:
+		case looped && st.LoopSteps > 0 && lt.MovedBytes > 0:
+			// A loop whose steps do not overlap: each work unit takes its
+			// steps one after another, active units at a time.
+			units := float64(max(st.WorkUnits, 1))
+			steps := units * float64(st.LoopSteps)
+			perUnit := float64(st.LoopSteps) * loop.StepSeconds(loopBytes[n]/steps, loopElems[n]/steps)
+			if lb := float64(lt.MovedBytes) / (units / active * perUnit); lb < bw {
+				bw, lt.ConcurrencyLimited = lb, true
+			}
+		case lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0:
 			little := active * cu.InflightBytesPerWorkUnit / lvl.LatencySeconds
 			if little < bw {
 				bw, lt.ConcurrencyLimited = little, true

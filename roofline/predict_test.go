@@ -564,3 +564,105 @@ func TestHostTimedCallAddsTheSynchronize(t *testing.T) {
 		})
 	}
 }
+
+// A stage whose kernel class runs a loop of known steps is priced by the
+// step time of that loop, each part checked alone against closed forms:
+// the fixed part (units ÷ active units × steps), the bytes the loop's loads
+// move and, for gathers only, the elements they load. Stages without the
+// figure or the steps keep Little's law.
+func TestKernelLoopStepsPriceTheLoop(t *testing.T) {
+	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 32768}
+	for _, c := range []struct {
+		name   string
+		layout kernels.KLayout
+		split  int
+		gather bool
+	}{
+		{"K once: gathers", kernels.KOnce, 0, true},
+		{"K twice: rows", kernels.KTwice, 0, false},
+		{"K once, split: gathers", kernels.KOnce, 4096, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: c.layout,
+				FusedExact: true, Kernel: kernels.KernelTriton, Split: c.split}
+			tr := trace(t, shape, spec)
+			var st traces.Stage
+			for _, s := range tr.Stages {
+				if s.Name == kernels.StageApprox {
+					st = s
+				}
+			}
+			per := int64(shape.Seq)
+			if c.split > 0 {
+				per = int64(c.split)
+			}
+			chunk := int64(kernels.TritonScoreChunk(spec.R))
+			if want := (per + chunk - 1) / chunk; st.LoopSteps != want || st.LoopGathers != c.gather {
+				t.Fatalf("approx-scores: %d steps, gathers %v; want %d, %v", st.LoopSteps, st.LoopGathers, want, c.gather)
+			}
+			dev := devtest.GPU()
+			cu := dev.Concurrency
+			active := math.Min(float64(st.WorkUnits), float64(cu.ParallelUnits*cu.WorkUnitsPerParallelUnit))
+			waves := float64(st.WorkUnits) / active
+
+			base := predictStages(t, tr, dev)[kernels.StageApprox]
+			var readMoved, readElems float64
+			for _, x := range base.Tensors {
+				if x.Level == "hbm" && x.Direction == traces.Read {
+					readMoved += float64(x.MovedBytes)
+					readElems += float64(x.RequestedBytes) / float64(elemBytes(tr, x.Tensor))
+				}
+			}
+			parts := []struct {
+				name string
+				step hwmodel.LoopStep
+				want float64
+			}{
+				{"fixed", hwmodel.LoopStep{Seconds: 1e-3}, waves * float64(st.LoopSteps) * 1e-3},
+				{"bytes", hwmodel.LoopStep{Seconds: 1e-18, SecondsPerByte: 1e-6}, readMoved / active * 1e-6},
+				{"elements", hwmodel.LoopStep{Seconds: 1e-18, SecondsPerElement: 1e-6}, readElems / active * 1e-6},
+			}
+			for _, part := range parts {
+				if part.name == "elements" && !c.gather {
+					continue
+				}
+				d := devtest.GPU()
+				hbm := d.Levels["hbm"]
+				kl := hwmodel.KernelLoop{Rows: part.step}
+				if c.gather {
+					kl = hwmodel.KernelLoop{Gather: part.step}
+				}
+				hbm.KernelLoops = map[string]hwmodel.KernelLoop{kernels.KernelTriton: kl}
+				d.Levels["hbm"] = hbm
+				got := predictStages(t, tr, d)[kernels.StageApprox]
+				for _, l := range got.Levels {
+					if l.Level != "hbm" {
+						continue
+					}
+					if !l.ConcurrencyLimited || math.Abs(l.Seconds/part.want-1) > 1e-9 {
+						t.Errorf("%s: hbm %g s (limited %v), want %g s", part.name, l.Seconds, l.ConcurrencyLimited, part.want)
+					}
+				}
+			}
+
+			// The other layout's figure, or none for the class, leaves Little's law.
+			d := devtest.GPU()
+			hbm := d.Levels["hbm"]
+			other := hwmodel.KernelLoop{Gather: hwmodel.LoopStep{Seconds: 1}}
+			if c.gather {
+				other = hwmodel.KernelLoop{Rows: hwmodel.LoopStep{Seconds: 1}}
+			}
+			hbm.KernelLoops = map[string]hwmodel.KernelLoop{kernels.KernelTriton: other, "cutlass": {Rows: hwmodel.LoopStep{Seconds: 1}, Gather: hwmodel.LoopStep{Seconds: 1}}}
+			d.Levels["hbm"] = hbm
+			if got := predictStages(t, tr, d)[kernels.StageApprox]; got.Seconds != base.Seconds {
+				t.Errorf("unmatched loop figures moved the stage: %g s, want %g s", got.Seconds, base.Seconds)
+			}
+		})
+	}
+}
+
+// elemBytes is the element size of the tensor named name in tr.
+func elemBytes(tr *traces.Trace, name string) int {
+	id, _ := tr.TensorByName(name)
+	return tr.Tensors[id].ElemBytes
+}

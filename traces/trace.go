@@ -304,6 +304,14 @@ type Stage struct {
 	// walking its splits): the stage takes at least that many latencies of
 	// the slowest level it touches. 0 counts as one.
 	DependentLoads int64 `json:"dependent_loads,omitempty"`
+	// LoopSteps is how many steps each work unit's load loop runs (a Triton
+	// program's chunks of positions), for kernels whose steps do not
+	// overlap; 0: not modelled. With Kernel it selects a memory level's
+	// kernel_loops figures.
+	LoopSteps int64 `json:"loop_steps,omitempty"`
+	// LoopGathers says the loop loads single elements scattered over rows
+	// (r components of every key row) rather than runs of rows.
+	LoopGathers bool `json:"loop_gathers,omitempty"`
 }
 
 // LaunchCount is Launches with the zero value meaning one.
@@ -582,6 +590,9 @@ func (t *Trace) Validate() error {
 		}
 		if st.Launches < 0 || st.Launches > 1<<20 {
 			return fmt.Errorf("stage %q: %d launches out of range", st.Name, st.Launches)
+		}
+		if st.LoopSteps < 0 || st.LoopSteps > 1<<40 || (st.LoopGathers && st.LoopSteps == 0) {
+			return fmt.Errorf("stage %q: %d loop steps out of range (gathers %v)", st.Name, st.LoopSteps, st.LoopGathers)
 		}
 		a := st.Arith
 		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 ||

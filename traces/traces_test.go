@@ -126,19 +126,21 @@ func TestDecodeRejectsCorruptInput(t *testing.T) {
 	}
 	g := good.String()
 	for name, in := range map[string]string{
-		"empty":           "",
-		"not json":        "hello",
-		"wrong format":    strings.Replace(g, Format, "other", 1),
-		"future version":  strings.Replace(g, fmt.Sprintf(`"version":%d`, FormatVersion), `"version":99`, 1),
-		"unknown field":   strings.Replace(g, `"method"`, `"bogus":1,"method"`, 1),
-		"truncated":       g[:len(g)/2],
-		"trailing data":   g + "{}",
-		"extent past end": strings.Replace(g, `"o":0,"n":2048`, `"o":999999,"n":2048`, 1),
-		"bad tensor":      strings.Replace(g, `"t":1`, `"t":7`, 1),
-		"bad role":        strings.Replace(g, `"role":"output"`, `"role":"weights"`, 1),
-		"zero sampled":    strings.Replace(g, `"sampled_pairs":2`, `"sampled_pairs":0`, 1),
-		"negative length": strings.Replace(g, `"o":0,"n":2048`, `"o":0,"n":-5`, 1),
-		"no trace":        `{"format":"bwsim-trace","version":1}`,
+		"empty":                 "",
+		"not json":              "hello",
+		"wrong format":          strings.Replace(g, Format, "other", 1),
+		"future version":        strings.Replace(g, fmt.Sprintf(`"version":%d`, FormatVersion), `"version":99`, 1),
+		"unknown field":         strings.Replace(g, `"method"`, `"bogus":1,"method"`, 1),
+		"truncated":             g[:len(g)/2],
+		"trailing data":         g + "{}",
+		"extent past end":       strings.Replace(g, `"o":0,"n":2048`, `"o":999999,"n":2048`, 1),
+		"bad tensor":            strings.Replace(g, `"t":1`, `"t":7`, 1),
+		"bad role":              strings.Replace(g, `"role":"output"`, `"role":"weights"`, 1),
+		"zero sampled":          strings.Replace(g, `"sampled_pairs":2`, `"sampled_pairs":0`, 1),
+		"negative length":       strings.Replace(g, `"o":0,"n":2048`, `"o":0,"n":-5`, 1),
+		"no trace":              `{"format":"bwsim-trace","version":1}`,
+		"negative loop steps":   strings.Replace(g, `"work_units":`, `"loop_steps":-2,"work_units":`, 1),
+		"gathers without steps": strings.Replace(g, `"work_units":`, `"loop_gathers":true,"work_units":`, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if in == g {
@@ -172,7 +174,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"format":"bwsim-trace","version":2,"trace":{"method":"dense","tensors":[],"stages":[{"name":"attention","extents":[],` +
 		`"arith":{"macs":8,"exps":0,"compares":0,"elementwise":0,"tile_macs":1024,"tile_units":2},"work_units":2,"tile_kernel":"flash2"},` +
 		`{"name":"combine","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":1,"dependent_loads":8},` +
-		`{"name":"approx-scores","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":4,"kernel":"triton"}],` +
+		`{"name":"approx-scores","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":4,"kernel":"triton","loop_steps":128,"loop_gathers":true}],` +
 		`"scale":{"sampled_pairs":1,"total_pairs":4}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := Decode(bytes.NewReader(data))

@@ -187,6 +187,27 @@ def _dot_read_kernel(q_ptr, kt_ptr, out_ptr, S, D: tl.constexpr, CHUNK: tl.const
 
 
 @triton.jit
+def _component_read_kernel(q_ptr, idx_ptr, k_ptr, out_ptr, S, D: tl.constexpr, C: tl.constexpr,
+                           CHUNK: tl.constexpr):
+    # A gather of C fixed components (a per-program set of columns) from
+    # every row of a row-major [S, D] matrix, CHUNK rows a step, fed to
+    # tl.dot with a 16-row tile: the component-gather access pattern at the
+    # granularity of single elements, in a loop of the Triton tl.dot class.
+    pair = tl.program_id(0).to(tl.int64)
+    cc = tl.arange(0, C)
+    hh = tl.arange(0, 16)
+    idx = tl.load(idx_ptr + pair * C + cc)
+    qs = tl.load(q_ptr + pair * 16 * C + hh[:, None] * C + cc[None, :])
+    kbase = k_ptr + pair * S * D
+    rr = tl.arange(0, CHUNK)
+    for c in range(0, S // CHUNK):
+        s = c * CHUNK + rr
+        kt = tl.load(kbase + s[None, :] * D + idx[:, None])
+        acc = tl.dot(qs, kt)
+        tl.store(out_ptr + pair * S + s[None, :] + hh[:, None] * 0, acc.to(tl.float16), mask=hh[:, None] == 0)
+
+
+@triton.jit
 def _sparq_exact_kernel(q_ptr, i2_ptr, k_ptr, v_ptr, vmean_ptr, alpha_ptr, out_ptr, S, scale,
                         D: tl.constexpr, KK: tl.constexpr, KB: tl.constexpr,
                         G: tl.constexpr, GP: tl.constexpr):
@@ -906,6 +927,77 @@ def micro_dot_read(m, quick):
                     m.row("dot_read", f"programs={programs};seq={S};chunk={chunk};warps={warps}", "graph", nbytes, t)
             del kt, q, out
             torch.cuda.empty_cache()
+
+
+def micro_inflight(m, quick):
+    """Bytes one program keeps in flight (Little's law: its read rate alone
+    times the DRAM latency), against the bytes its loop moves per step, for
+    three loop shapes at 1-264 programs (1-16: the linear region of
+    read_programs, where one program's rate is its own; beyond, where the
+    programs share the memory system):
+    the stream kernel (_read_prog_kernel, loads to registers), a Triton
+    loop feeding tl.dot over dense rows (_dot_read_kernel), and the same
+    class gathering C random components of each 256-byte row
+    (_component_read_kernel: every sector of a row it touches moves). The
+    step bytes count 32-byte sectors, as bwsim's traces fold them. A
+    pointer chase over 2 GiB in the same run gives the latency. Primitives
+    only; never an attention kernel's timing."""
+    log("micro: bytes in flight per program against the loop step")
+    D = 128
+    progs = [1, 8] if quick else [1, 2, 4, 8, 16, 32, 64, 132, 264]
+    nodes = (1 << 31) // 256
+    perm = torch.randperm(nodes, device="cuda")
+    nxt = torch.zeros(nodes * 32, device="cuda", dtype=torch.int64)
+    nxt[perm * 32] = torch.roll(perm, -1) * 32
+    pos = (perm[:1] * 32).clone()
+    res = {st: time_pass(lambda: _chase_kernel[(1,)](nxt, pos, st, num_warps=1), 1, min_n=3, max_n=5, warm=1)
+           for st in (2000, 6000)}
+    per = (res[6000][0] - res[2000][0]) / 4000
+    m.row("chase", f"footprint={1 << 31};hop_stride=256", "eager", 0, (per, per, per, 1))
+    del nxt, perm
+    torch.cuda.empty_cache()
+
+    # Bytes each program reads: 64 MiB, so even one program's share exceeds
+    # the L2 (50-60 MB) and repeats stream from DRAM (at 16 MiB one or two
+    # programs ran from L2, at twice the rate). Past 64 programs the share
+    # shrinks so the grid reads at most 4 GiB (still far beyond the L2).
+    share = {p: min(64 << 20, (4 << 30) // p) // (1 << 20) * (1 << 20) for p in progs}
+    P = max(progs)
+    total = max(p * share[p] for p in progs)
+    buf = torch.randn(total // 2, device="cuda", dtype=torch.float16)
+    out = torch.empty(P, device="cuda", dtype=torch.float32)
+    for block in (2048, 8192, 16384, 32768):
+        for p in progs:
+            n = share[p] // 2
+            m.row("inflight_stream", f"programs={p};step_bytes={block * 2};warps=8", "eager", p * share[p],
+                  time_pass(lambda: _read_prog_kernel[(p,)](buf, out, n, BLOCK=block, num_warps=8), 1))
+    del out
+
+    gen = torch.Generator(device="cuda").manual_seed(7)
+    mat = buf  # Kt [D, S] or K [S, D] per program, S = share / (2 D)
+    outs = torch.empty(total // (D * 2), device="cuda", dtype=torch.float16)
+    q = torch.randn(P, 16, D, device="cuda", dtype=torch.float16, generator=gen)
+    for chunk in (32, 64, 128):
+        for p in progs:
+            S = share[p] // (D * 2)
+            m.row("inflight_dot", f"programs={p};step_bytes={chunk * D * 2};warps=4", "eager", p * share[p],
+                  time_pass(lambda: _dot_read_kernel[(p,)](q, mat, outs, S, D=D, CHUNK=chunk, num_warps=4), 1))
+    for comps in (16, 32, 64):
+        idx = torch.stack([torch.randperm(D, device="cuda", generator=gen)[:comps].sort().values for _ in range(P)])
+        idx = idx.to(torch.int32).contiguous()
+        qc = torch.randn(P, 16, comps, device="cuda", dtype=torch.float16, generator=gen)
+        sectors = [len({int(i) * 2 // 32 for i in row}) for row in idx.tolist()]
+        for chunk in (64, 128, 256):
+            for p in progs:
+                S = share[p] // (D * 2)
+                moved = sum(sectors[:p]) * 32 * S
+                step = round(moved / p / (S // chunk))
+                m.row("inflight_gather", f"programs={p};components={comps};chunk={chunk};step_bytes={step};warps=4",
+                      "eager", moved,
+                      time_pass(lambda: _component_read_kernel[(p,)](qc, idx, mat, outs, S, D=D, C=comps,
+                                                                     CHUNK=chunk, num_warps=4), 1))
+    del buf, mat, outs, q
+    torch.cuda.empty_cache()
 
 
 # The fused SDPA kernels whose query tile measure.py's tile part times:
@@ -1798,8 +1890,8 @@ def main():
     ap.add_argument("--max-kv-bytes", type=float, default=52e9, help="largest K+V(+Kt) allocation per shape")
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot"
-                    " (kernels, hostcheck, mma, tile, dot: not in the default set)")
+    ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
+                    "inflight (kernels, hostcheck, mma, tile, dot, inflight: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1849,6 +1941,8 @@ def main():
         attempt("micro_tile", lambda: micro_tile(m, args.quick))
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
+    if "inflight" in parts:
+        attempt("micro_inflight", lambda: micro_inflight(m, args.quick))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

@@ -5,13 +5,14 @@ chase latency, L2 read bandwidth over footprints, launch time in a CUDA
 graph, bytes in flight per program (Little's law), the torch.topk and
 torch.softmax tables in the catalog's layout, the torch.gather copy rate,
 the ex2 and mma.sync rates, the read rate of Triton loops feeding tl.dot
-(kernel_bandwidth for kernel class triton), and the fused attention kernels' query-tile
+(kernel_bandwidth for kernel class triton) and their loop-step cost at a
+few programs (kernel_loops, part inflight), and the fused attention kernels' query-tile
 tables (part tile: prefill calls, every tile row a real query). Nothing
 here reads a decode attention timing.
 Standard library only.
 
   python3 validation/micro_figures.py validation/h200-micro.csv
-  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv
+  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv validation/h100-micro-inflight.csv
 
 The second line reproduces the h100-sxm catalog entry's tables exactly.
 """
@@ -34,6 +35,73 @@ def load(paths):
 
 def fields(case):
     return dict(kv.split("=", 1) for kv in case.split(";") if "=" in kv)
+
+
+def relative_lstsq(xs, ys):
+    """Coefficients c minimising sum(((x . c) - y) / y)^2: least squares on
+    the relative error, so the shortest steps weigh as much as the longest
+    (normal equations, Gaussian elimination; a handful of unknowns)."""
+    n = len(xs[0])
+    a = [[sum(x[i] * x[j] / y / y for x, y in zip(xs, ys)) for j in range(n)] for i in range(n)]
+    b = [sum(x[i] / y for x, y in zip(xs, ys)) for i in range(n)]
+    for i in range(n):
+        p = max(range(i, n), key=lambda k: abs(a[k][i]))
+        a[i], a[p], b[i], b[p] = a[p], a[i], b[p], b[i]
+        for k in range(i + 1, n):
+            f = a[k][i] / a[i][i]
+            a[k] = [u - f * v for u, v in zip(a[k], a[i])]
+            b[k] -= f * b[i]
+    c = [0.0] * n
+    for i in reversed(range(n)):
+        c[i] = (b[i] - sum(a[i][j] * c[j] for j in range(i + 1, n))) / a[i][i]
+    return c
+
+
+def loop_steps(rows, say):
+    """kernel_loops for class triton (part inflight): one program's step
+    time, bytes per step / its read rate alone (the median over 1-16
+    programs, where the rate does not depend on their number; the rows at
+    32-264 programs show where it starts to), fitted as
+    seconds + bytes x seconds_per_byte (rows: _dot_read_kernel) and
+    + elements x seconds_per_element (gathers: _component_read_kernel,
+    elements = components x chunk)."""
+    steps = {}
+    for r in rows:
+        if r[0] not in ("inflight_dot", "inflight_gather", "inflight_stream"):
+            continue
+        f = fields(r[1])
+        if int(f["programs"]) > 16:
+            continue  # past the linear region: the programs share the memory system
+        per_prog = float(r[5]) * 1e9 / int(f["programs"])
+        elems = int(f["components"]) * int(f["chunk"]) if "components" in f else 0
+        key = (r[0], f.get("components"), f.get("chunk"), None if "components" in f else f["step_bytes"])
+        steps.setdefault(key, []).append((int(f["step_bytes"]), elems, per_prog))
+    if not steps:
+        return
+    for bench, case in (("inflight_dot", "step_bytes=16384;"), ("inflight_gather", "components=32;chunk=256;")):
+        wide = [(int(fields(r[1])["programs"]), float(r[5]) / int(fields(r[1])["programs"])) for r in rows
+                if r[0] == bench and case in r[1]]
+        if wide:
+            say(f"  {bench} {case.rstrip(';')} per-program GB/s", ", ".join(f"P{p}: {g:.1f}" for p, g in sorted(wide)))
+    fits = {"inflight_dot": ("rows", 2), "inflight_gather": ("gather", 3), "inflight_stream": ("stream (not a class)", 2)}
+    for bench, (kind, n) in fits.items():
+        xs, ys, label = [], [], []
+        for key, v in sorted(steps.items(), key=lambda kv: (kv[1][0][0], kv[1][0][1])):
+            if key[0] != bench:
+                continue
+            step = statistics.median(b for b, _, _ in v)
+            rate = statistics.median(p for _, _, p in v)
+            xs.append([1.0, step, v[0][1]][:n])
+            ys.append(step / rate)
+            label.append(f"{step / 1024:.0f} KiB" + (f"/{v[0][1]} el" if n == 3 else "") + f": {rate / 1e9:.1f}")
+        if not xs:
+            continue
+        c = relative_lstsq(xs, ys)
+        res = [(sum(a * b for a, b in zip(x, c)) / y - 1) * 100 for x, y in zip(xs, ys)]
+        say(f"loop step, {kind}", f"seconds {c[0]:.4g}, seconds_per_byte {c[1]:.4g}"
+            + (f", seconds_per_element {c[2]:.4g}" if n == 3 else "")
+            + f" (residuals {min(res):+.1f} to {max(res):+.1f} %)")
+        say("  per-program GB/s by step", "; ".join(label))
 
 
 def main():
@@ -106,6 +174,8 @@ def main():
     if dot:
         say(f"hbm kernel_bandwidth triton (dot_read, {len(dot)} cases)",
             f"median {statistics.median(dot):.3f}, range {min(dot):.2f}-{max(dot):.2f}", " TB/s")
+
+    loop_steps(rows, say)
 
     tile = {}
     for r in rows:
