@@ -267,6 +267,12 @@ func TestFileErrors(t *testing.T) {
 	}{
 		{"unknown key", "devices:\n  h100-sxm:\n    memory_levels:\n      hbm:\n        peak_bandwith: 3e12\n",
 			[]string{`device "h100-sxm": memory_levels.hbm.peak_bandwith: unknown key (known: achievable_bandwidth, capacity_bytes,`}},
+		{"unknown kernel-loop key", "devices:\n  h100-sxm:\n    memory_levels:\n      hbm:\n        kernel_loops: {triton: {row: {seconds: 4e-7}}}\n",
+			[]string{`device "h100-sxm": memory_levels.hbm.kernel_loops.triton.row: unknown key (known: gather, rows)`}},
+		// The H100's catalog entry has triton loop figures that an override
+		// merges into; the A100's has none, so a partial step is all there is.
+		{"kernel loop without a fixed part", "devices:\n  a100-40gb:\n    memory_levels:\n      hbm:\n        kernel_loops: {triton: {gather: {seconds_per_element: 7e-11}}}\n",
+			[]string{`device "a100-40gb": memory_levels.hbm.kernel_loops.triton.gather.seconds: must be positive, got 0`}},
 		{"unknown device key", "devices:\n  h100-sxm:\n    clock_hz: 2e9\n",
 			[]string{`device "h100-sxm": clock_hz: unknown key (known: compute, concurrency, description, kind, links, memory_levels, overheads)`}},
 		{"unknown compute key", "devices:\n  h100-sxm:\n    compute:\n      - {unit: vector, dtype: fp32, ops: 1}\n",
