@@ -81,15 +81,11 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 			w(4, "kernel_loops:")
 			for _, k := range slices.Sorted(maps.Keys(l.KernelLoops)) {
 				w(5, "%s:", str(k))
-				for _, st := range []struct {
-					kind string
-					s    hwmodel.LoopStep
-				}{{"rows", l.KernelLoops[k].Rows}, {"gather", l.KernelLoops[k].Gather}} {
-					if st.s == (hwmodel.LoopStep{}) {
-						continue
+				for _, kind := range l.KernelLoops[k].Kinds() {
+					if st := kind.Step; st != (hwmodel.LoopStep{}) {
+						w(6, "%s: {seconds: %s, seconds_per_byte: %s, seconds_per_element: %s}", kind.Name,
+							num(st.Seconds), num(st.SecondsPerByte), num(st.SecondsPerElement))
 					}
-					w(6, "%s: {seconds: %s, seconds_per_byte: %s, seconds_per_element: %s}", st.kind,
-						num(st.s.Seconds), num(st.s.SecondsPerByte), num(st.s.SecondsPerElement))
 				}
 			}
 		}

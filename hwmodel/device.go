@@ -113,6 +113,20 @@ type LoopStep struct {
 	SecondsPerElement float64 `mapstructure:"seconds_per_element" json:"seconds_per_element,omitempty"`
 }
 
+// LoopKind is one of a KernelLoop's steps under its YAML key.
+type LoopKind struct {
+	Name string // "rows" or "gather"
+	Step LoopStep
+}
+
+// Gather says the kind is the loop's gather of single elements.
+func (k LoopKind) Gather() bool { return k.Name == "gather" }
+
+// Kinds lists the loop's rows and gather steps, in that order.
+func (k KernelLoop) Kinds() []LoopKind {
+	return []LoopKind{{"rows", k.Rows}, {"gather", k.Gather}}
+}
+
 // Measured says the step has figures.
 func (s LoopStep) Measured() bool { return s.Seconds > 0 }
 

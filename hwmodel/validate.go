@@ -193,8 +193,9 @@ func (v *validator) levels(d *Device, specs []levelSpec, kindOK bool) {
 			if !kl.Rows.Measured() && !kl.Gather.Measured() {
 				v.add(kk, "lists neither rows nor gather with seconds > 0")
 			}
-			v.loopStep(kk+".rows", kl.Rows, false)
-			v.loopStep(kk+".gather", kl.Gather, true)
+			for _, kind := range kl.Kinds() {
+				v.loopStep(kk+"."+kind.Name, kind.Step, kind.Gather())
+			}
 		}
 	}
 }

@@ -363,7 +363,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 				moved := movedBytes(t, lvl, caches)
 				lt.RequestedBytes += t.Requested
 				lt.MovedBytes += moved
-				if traces.Direction(dir) == traces.Read {
+				if st.LoopSteps > 0 && traces.Direction(dir) == traces.Read {
 					loopBytes[lvl.Name] += float64(moved)
 					loopElems[lvl.Name] += float64(t.Requested) / float64(max(tr.Tensors[x.Tensor].ElemBytes, 1))
 				}

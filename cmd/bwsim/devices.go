@@ -125,16 +125,14 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 			p("      achievable for %s kernels: %s (%.0f%%)", k, units.Bandwidth(l.KernelBandwidth[k]), 100*l.KernelBandwidth[k]/l.PeakBandwidth)
 		}
 		for _, k := range slices.Sorted(maps.Keys(l.KernelLoops)) {
-			for _, st := range []struct {
-				kind string
-				s    hwmodel.LoopStep
-			}{{"rows", l.KernelLoops[k].Rows}, {"gathers", l.KernelLoops[k].Gather}} {
-				if !st.s.Measured() {
+			for _, kind := range l.KernelLoops[k].Kinds() {
+				st := kind.Step
+				if !st.Measured() {
 					continue
 				}
-				line := fmt.Sprintf("      %s loop step, %s: %s + %s per KiB", k, st.kind, units.Seconds(st.s.Seconds), units.Seconds(1024*st.s.SecondsPerByte))
-				if st.s.SecondsPerElement > 0 {
-					line += fmt.Sprintf(" + %s per 1024 elements", units.Seconds(1024*st.s.SecondsPerElement))
+				line := fmt.Sprintf("      %s loop step, %s: %s + %s per KiB", k, kind.Name, units.Seconds(st.Seconds), units.Seconds(1024*st.SecondsPerByte))
+				if st.SecondsPerElement > 0 {
+					line += fmt.Sprintf(" + %s per 1024 elements", units.Seconds(1024*st.SecondsPerElement))
 				}
 				p("%s", line)
 			}
