@@ -1172,6 +1172,52 @@ def micro_torch_gather(m, quick, rotate_bytes):
             torch.cuda.empty_cache()
 
 
+def micro_bmm(m, quick, rotate_bytes):
+    """cuBLAS's batched matrix products as PyTorch's unfused attention calls
+    them, on synthetic fp16 tensors (never an attention call): `qk` is
+    torch.baddbmm of P products [M, D] x [D, N] whose right operand is a
+    transposed [N, D] view (the scores against K), `pv` is torch.bmm of
+    P products [M, N] x [N, D] (probabilities times V), D = 128, over P 8 to
+    2048 products, M 1, 4 and 8 query rows and N 128 to 128K positions.
+    cuBLAS picks its kernel, and with it the number of thread blocks, by
+    shape: at P 8, M 4 its q K^T kernel runs 16 blocks (h100-ncu.csv), so a
+    product's time is a per-shape table, like torch.topk's."""
+    log("micro: batched matrix products (cuBLAS)")
+    D = 128
+    Ms = [4] if quick else [1, 4, 8]
+    Ps = [8, 32] if quick else [8, 32, 128, 512, 2048]
+    Ns = [4096] if quick else [128, 1024, 4096, 16384, 32768, 131072]
+    scale = 1.0 / math.sqrt(D)
+    for M in Ms:
+        for P in Ps:
+            for N in Ns:
+                kv = P * N * D * 2
+                if kv > 17.2e9:
+                    continue
+                ns = n_sets(kv + 2 * P * M * N * 2, rotate_bytes, max_sets=8)
+                torch.manual_seed(P * 131 + N + M)
+                ks = [torch.randn(P, N, D, device="cuda", dtype=torch.float16) for _ in range(ns)]
+                qs = [torch.randn(P, M, D, device="cuda", dtype=torch.float16) for _ in range(ns)]
+                ps = [torch.softmax(torch.randn(P, M, N, device="cuda", dtype=torch.float16), dim=-1)
+                      for _ in range(ns)]
+                base = torch.empty(P, M, N, device="cuda", dtype=torch.float16)
+
+                def qk(ks=ks, qs=qs, base=base):
+                    for q, k in zip(qs, ks):
+                        torch.baddbmm(base, q, k.transpose(1, 2), beta=0.0, alpha=scale)
+
+                def pv(ks=ks, ps=ps):
+                    for p, v in zip(ps, ks):
+                        torch.bmm(p, v)
+
+                for form, run in (("qk", qk), ("pv", pv)):
+                    t = attempt(f"bmm {form} M={M} P={P} N={N}", lambda run=run: time_pass(run, ns, graph=True))
+                    if t is not None:
+                        m.row("bmm", f"form={form};M={M};P={P};N={N};D={D}", "graph", kv, t)
+                del ks, qs, ps, base
+                torch.cuda.empty_cache()
+
+
 # --------------------------------------------------------------------------
 # Attention measurements
 
@@ -1891,7 +1937,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight (kernels, hostcheck, mma, tile, dot, inflight: not in the default set)")
+                    "inflight,bmm (kernels, hostcheck, mma, tile, dot, inflight, bmm: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1943,6 +1989,8 @@ def main():
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:
         attempt("micro_inflight", lambda: micro_inflight(m, args.quick))
+    if "bmm" in parts:
+        attempt("micro_bmm", lambda: micro_bmm(m, args.quick, args.rotate_bytes))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

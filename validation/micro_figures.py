@@ -6,13 +6,14 @@ graph, bytes in flight per program (Little's law), the torch.topk and
 torch.softmax tables in the catalog's layout, the torch.gather copy rate,
 the ex2 and mma.sync rates, the read rate of Triton loops feeding tl.dot
 (kernel_bandwidth for kernel class triton) and their loop-step cost at a
-few programs (kernel_loops, part inflight), and the fused attention kernels' query-tile
-tables (part tile: prefill calls, every tile row a real query). Nothing
+few programs (kernel_loops, part inflight), the fused attention kernels' query-tile
+tables (part tile: prefill calls, every tile row a real query), and cuBLAS's
+batched products as matmul tables (part bmm: synthetic tensors). Nothing
 here reads a decode attention timing.
 Standard library only.
 
   python3 validation/micro_figures.py validation/h200-micro.csv
-  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv validation/h100-micro-inflight.csv
+  python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv validation/h100-micro-inflight.csv validation/h100-micro-bmm.csv
 
 The second line reproduces the h100-sxm catalog entry's tables exactly.
 """
@@ -104,6 +105,60 @@ def loop_steps(rows, say):
         say("  per-program GB/s by step", "; ".join(label))
 
 
+MATMUL_PRODUCTS = [8, 32, 128, 512, 2048]
+
+
+def matmul_tables(rows, say):
+    """The catalog's matmul units from part bmm: per product form and query
+    rows, the time of P products over N key positions (D = 128). The part
+    skips 2048 products x 128K (68 GB of K, over its 17 GB cap); that cell
+    is 4 x the 512-product one, what bwsim's table does above its rows,
+    marked in the row's comment (at 1K-32K positions the measured 2048-row
+    reads within a few per cent of 4 x 512, printed)."""
+    cells = {}
+    for r in rows:
+        if r[0] == "bmm" and r[2] == "graph":
+            f = fields(r[1])
+            cells[(f["form"], int(f["M"]), int(f["P"]), int(f["N"]))] = float(r[4])
+    if not cells:
+        return
+    keys = sorted({k[3] for k in cells})
+    for form in ("qk", "pv"):
+        for m in sorted({k[1] for k in cells if k[0] == form}):
+            grid, derived = [], {}
+            for p in MATMUL_PRODUCTS:
+                line = []
+                for n in keys:
+                    v = cells.get((form, m, p, n))
+                    if v is None and p == MATMUL_PRODUCTS[-1] and (form, m, MATMUL_PRODUCTS[-2], n) in cells:
+                        v = cells[(form, m, MATMUL_PRODUCTS[-2], n)] * p / MATMUL_PRODUCTS[-2]
+                        derived[p] = n
+                    line.append(v)
+                grid.append(line)
+            if any(v is None for line in grid for v in line):
+                say(f"matmul {form} rows {m}", "incomplete grid, no table")
+                continue
+            p, n = MATMUL_PRODUCTS[-2], keys[-1]
+            rate = p * m * n * 128 / grid[-2][-1]
+            above = [cells[(form, m, 2048, k)] / (4 * cells[(form, m, 512, k)]) - 1 for k in keys
+                     if k >= 1024 and (form, m, 2048, k) in cells]
+            print(f"matmul {form}, {m} query rows: {p * n * 256 / grid[-2][-1] / 1e12:.2f} TB/s of K or V at {p} x {n};"
+                  f" 2048 products against 4 x 512 at 1K-32K: {min(above):+.1%} to {max(above):+.1%}")
+            print("      - unit: matmul")
+            print(f"        kernel: {form}")
+            print(f"        query_rows: {m}")
+            print("        head_dim: 128")
+            print("        dtype: fp16")
+            print(f"        ops_per_second: {rate:.4g}")
+            print("        table:")
+            print(f"          rows: [{', '.join(str(v) for v in MATMUL_PRODUCTS)}]")
+            print(f"          cols: [{', '.join(str(v) for v in keys)}]")
+            print("          seconds:")
+            for pp, line in zip(MATMUL_PRODUCTS, grid):
+                note = f" ({derived[pp]}: 4 x 512 products, not measured)" if pp in derived else ""
+                print("            - [" + ", ".join(f"{v:.4g}" for v in line) + f"]  # {pp} products{note}")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -176,6 +231,7 @@ def main():
             f"median {statistics.median(dot):.3f}, range {min(dot):.2f}-{max(dot):.2f}", " TB/s")
 
     loop_steps(rows, say)
+    matmul_tables(rows, say)
 
     tile = {}
     for r in rows:
