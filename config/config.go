@@ -50,8 +50,18 @@
 //	        source: "where the figures come from"
 //	      l2: {...}
 //	      smem: {...}
-//	    compute:                     # list; unit vector|matrix|special,
+//	    compute:                     # list; unit vector|matrix|special, or a library
+//	                                 # primitive topk|softmax|copy|attention-tile|matmul
 //	      - {unit: matrix, dtype: fp16, ops_per_second: 989e12, source: "..."}
+//	      - unit: matmul             # a library's batched products (torch.bmm)
+//	        kernel: pv               # form: qk (q·Kᵀ) or pv (P·V)
+//	        query_rows: 4            # rows per product it was measured at
+//	        head_dim: 128
+//	        dtype: fp16
+//	        ops_per_second: 5.9e12   # MACs/s at the largest grid point
+//	        table: {rows: [8, 32], cols: [1024, 131072],      # products x positions
+//	                seconds: [[3.8e-6, 1.7e-4], [6.3e-6, 4.4e-4]]}
+//	        source: "..."
 //	    overheads: {launch_seconds: 2.4e-6, sync_seconds: 0, source: "...",
 //	                host_sync_seconds: 17e-6}  # optional: host clock + synchronize around a call
 //	    concurrency: {parallel_units: 132, work_units_per_parallel_unit: 8,

@@ -277,6 +277,9 @@ func TestFileErrors(t *testing.T) {
 			[]string{`device "h100-sxm": clock_hz: unknown key (known: compute, concurrency, description, kind, links, memory_levels, overheads)`}},
 		{"unknown compute key", "devices:\n  h100-sxm:\n    compute:\n      - {unit: vector, dtype: fp32, ops: 1}\n",
 			[]string{`device "h100-sxm": compute[0].ops: unknown key`}},
+		{"matmul unit without its shape", "devices:\n  h100-sxm:\n    compute:\n      - {unit: vector, dtype: fp16, ops_per_second: 1e14}\n" +
+			"      - {unit: matmul, kernel: pv, dtype: fp16, ops_per_second: 1e12, table: {rows: [8], cols: [1024], seconds: [[3e-6]]}}\n",
+			[]string{`device "h100-sxm": compute[1].query_rows: must be 1 to 65536, got 0`, `compute[1].head_dim: must be 1 to 65536, got 0`}},
 		{"negative bandwidth", "devices:\n  h100-sxm:\n    memory_levels:\n      hbm:\n        peak_bandwidth: -1\n",
 			[]string{`device "h100-sxm": memory_levels.hbm.peak_bandwidth: must be positive, got -1`}},
 		{"achievable above peak", "devices:\n  h200:\n    memory_levels:\n      hbm: {achievable_bandwidth: 5e12}\n",

@@ -119,6 +119,12 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		if c.Kernel != "" {
 			w(4, "kernel: %s", str(c.Kernel))
 		}
+		if c.QueryRows != 0 {
+			w(4, "query_rows: %d", c.QueryRows)
+		}
+		if c.HeadDim != 0 {
+			w(4, "head_dim: %d", c.HeadDim)
+		}
 		w(4, "dtype: %s", str(c.DType))
 		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
 		if c.FloorSeconds != 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -83,6 +84,17 @@ func (d *Device) Clone() *Device {
 		}
 	}
 	c.Compute = append([]Compute(nil), d.Compute...)
+	for i, u := range c.Compute {
+		if u.Table != nil {
+			t := *u.Table
+			t.Rows, t.Cols = slices.Clone(t.Rows), slices.Clone(t.Cols)
+			t.Seconds = make([][]float64, len(u.Table.Seconds))
+			for j, row := range u.Table.Seconds {
+				t.Seconds[j] = slices.Clone(row)
+			}
+			c.Compute[i].Table = &t
+		}
+	}
 	c.Links = append([]Link(nil), d.Links...)
 	return &c
 }

@@ -124,6 +124,19 @@ func TestCloneCopiesKernelBandwidth(t *testing.T) {
 
 // A clone's loop-step figures are its own, and Loop finds a class's rows or
 // gathers only where they were measured.
+func TestCloneCopiesTables(t *testing.T) {
+	d := testGPU()
+	d.Compute = append(d.Compute, matmulUnit(MatmulWeighted, 4))
+	last := len(d.Compute) - 1
+	want := d.Compute[last].Table.At(32, 1024)
+	c := d.Clone()
+	c.Compute[last].Table.Seconds[0][0] = 1
+	c.Compute[last].Table.Rows[0] = 2
+	if got := d.Compute[last].Table.At(32, 1024); got != want {
+		t.Errorf("original's table at 32 x 1024 reads %g after editing the clone, want %g", got, want)
+	}
+}
+
 func TestCloneCopiesKernelLoops(t *testing.T) {
 	d := testGPU()
 	rows := LoopStep{Seconds: 4e-7, SecondsPerByte: 6e-12}

@@ -160,11 +160,20 @@ type Compute struct {
 	// repeats), or UnitAttentionTile (a tiled fused-attention kernel's
 	// query tiles: OpsPerSecond counts their multiply-accumulates, padding
 	// rows included, and the Table gives a call's time for Rows thread
-	// blocks of Cols multiply-accumulates each).
+	// blocks of Cols multiply-accumulates each), or UnitMatmul (a library's
+	// batched matrix product: the Table gives a call's time for Rows
+	// products over Cols key positions each, OpsPerSecond counts
+	// multiply-accumulates at the largest grid point).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// Kernel names the kernel an attention-tile unit was measured on
-	// (flash2, mem-efficient); empty for every other unit.
+	// (flash2, mem-efficient), or a matmul unit's product form
+	// (MatmulScores, MatmulWeighted); empty for every other unit.
 	Kernel string `mapstructure:"kernel" json:"kernel,omitempty"`
+	// QueryRows and HeadDim are the shape a matmul unit was measured at:
+	// each product's query rows (the heads of a GQA group) and the head
+	// dimension. 0 for every other unit.
+	QueryRows int `mapstructure:"query_rows" json:"query_rows,omitempty"`
+	HeadDim   int `mapstructure:"head_dim" json:"head_dim,omitempty"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
@@ -338,6 +347,52 @@ func (d *Device) find(unit, kernel, dtype, fallback string) (Compute, bool) {
 // UnitAttentionTile is the unit of a tiled fused-attention kernel's query
 // tiles (traces.Arith.TileMACs), one per kernel.
 const UnitAttentionTile = "attention-tile"
+
+// UnitMatmul is the unit of a library's batched matrix products as an
+// unfused attention calls them (cuBLAS through torch.bmm): one unit per
+// product form, query rows and head dimension, each a table of measured
+// call times. The library picks its kernel, and with it how many thread
+// blocks run, by shape (at 8 products of 4 rows cuBLAS runs the
+// probabilities-times-V product at half the memory's rate), which no
+// bandwidth figure follows.
+const UnitMatmul = "matmul"
+
+// Product forms of a matmul unit (Compute.Kernel) and of a stage's library
+// product (traces.Matmul.Form).
+const (
+	// MatmulScores is q·Kᵀ: [rows × dim] times the transpose of a
+	// [keys × dim] operand, as scores against a K cache.
+	MatmulScores = "qk"
+	// MatmulWeighted is P·V: [rows × keys] times [keys × dim], as
+	// probabilities against a V cache.
+	MatmulWeighted = "pv"
+)
+
+// MatmulUnit returns the matmul unit measured for form at headDim whose
+// query rows are the fewest at or above rows (a library pads a product's
+// rows to its tile, so fewer rows cost what the next measured count does);
+// fp16 tables stand for bf16. ok is false where none was measured: callers
+// keep their bandwidth model.
+func (d *Device) MatmulUnit(form string, rows, headDim int, dtype string) (Compute, bool) {
+	if dtype == "fp32" {
+		return Compute{}, false
+	}
+	var best Compute
+	found := false
+	for _, c := range d.Compute {
+		if c.Unit != UnitMatmul || c.Kernel != form || c.HeadDim != headDim || c.Table == nil || c.QueryRows < rows {
+			continue
+		}
+		if c.DType != dtype && c.DType != "fp16" {
+			continue
+		}
+		better := !found || c.QueryRows < best.QueryRows || (c.QueryRows == best.QueryRows && c.DType == dtype)
+		if better {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
 
 // TileUnit returns the attention-tile unit measured on kernel for dtype,
 // falling back to the kernel's fp16 figures for other 16-bit types (the

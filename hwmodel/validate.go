@@ -44,7 +44,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile, UnitMatmul}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -216,7 +216,10 @@ func (v *validator) loopStep(key string, s LoopStep, gather bool) {
 }
 
 func (v *validator) compute(cs []Compute) {
-	type ud struct{ unit, dtype, kernel string }
+	type ud struct {
+		unit, dtype, kernel string
+		rows, dim           int
+	}
 	seen := map[ud]int{}
 	for i, c := range cs {
 		key := fmt.Sprintf("compute[%d]", i)
@@ -229,22 +232,46 @@ func (v *validator) compute(cs []Compute) {
 		switch {
 		case c.Unit == UnitAttentionTile && c.Kernel == "":
 			v.add(key+".kernel", "an %s unit names the kernel it measures", UnitAttentionTile)
+		case c.Unit == UnitMatmul:
+			v.matmul(key, c)
 		case c.Unit != UnitAttentionTile && c.Kernel != "":
-			v.add(key+".kernel", "only %s units name a kernel, not %q", UnitAttentionTile, c.Unit)
+			v.add(key+".kernel", "only %s and %s units name a kernel, not %q", UnitAttentionTile, UnitMatmul, c.Unit)
 		}
-		if j, dup := seen[ud{c.Unit, c.DType, c.Kernel}]; dup {
+		if c.Unit != UnitMatmul && (c.QueryRows != 0 || c.HeadDim != 0) {
+			v.add(key, "only %s units take query_rows and head_dim, not %q", UnitMatmul, c.Unit)
+		}
+		id := ud{c.Unit, c.DType, c.Kernel, c.QueryRows, c.HeadDim}
+		if j, dup := seen[id]; dup {
 			v.add(key, "duplicate of compute[%d] (%s)", j, strings.Join(slices.DeleteFunc([]string{c.Unit, c.DType, c.Kernel}, func(s string) bool { return s == "" }), " "))
 		} else {
-			seen[ud{c.Unit, c.DType, c.Kernel}] = i
+			seen[id] = i
 		}
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
 		v.latency(key+".floor_seconds", c.FloorSeconds)
 		if c.Table != nil {
-			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile {
-				v.add(key+".table", "only library primitives (topk, softmax, %s) take a table, not %q", UnitAttentionTile, c.Unit)
+			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile && c.Unit != UnitMatmul {
+				v.add(key+".table", "only library primitives (topk, softmax, %s, %s) take a table, not %q", UnitAttentionTile, UnitMatmul, c.Unit)
 			}
 			v.table(key+".table", c.Table)
 		}
+	}
+}
+
+// matmul checks what a matmul unit's lookup needs: a product form, the
+// shape it was measured at and its table (a matmul has no rate that would
+// stand in for one).
+func (v *validator) matmul(key string, c Compute) {
+	if c.Kernel != MatmulScores && c.Kernel != MatmulWeighted {
+		v.add(key+".kernel", "a %s unit names its product form, %s or %s, got %q", UnitMatmul, MatmulScores, MatmulWeighted, c.Kernel)
+	}
+	if c.QueryRows < 1 || c.QueryRows > 1<<16 {
+		v.add(key+".query_rows", "must be 1 to 65536, got %d", c.QueryRows)
+	}
+	if c.HeadDim < 1 || c.HeadDim > 1<<16 {
+		v.add(key+".head_dim", "must be 1 to 65536, got %d", c.HeadDim)
+	}
+	if c.Table == nil {
+		v.add(key+".table", "a %s unit is its measured table", UnitMatmul)
 	}
 }
 

@@ -122,7 +122,7 @@ func TestValidate(t *testing.T) {
 			"compute[3]: duplicate of compute[0] (vector fp32)"},
 		{"table", func(d *Device) { d.Compute = append(d.Compute, tableUnit()) }, ""},
 		{"table on vector", func(d *Device) { d.Compute[0].Table = tableUnit().Table },
-			`compute[0].table: only library primitives (topk, softmax, attention-tile) take a table, not "vector"`},
+			`compute[0].table: only library primitives (topk, softmax, attention-tile, matmul) take a table, not "vector"`},
 		{"table rows descending", func(d *Device) { u := tableUnit(); u.Table.Rows = []float64{128, 32}; d.Compute = append(d.Compute, u) },
 			"compute[3].table.rows[1]: must be above the previous point (128), got 32"},
 		{"table zero cols", func(d *Device) { u := tableUnit(); u.Table.Cols[0] = 0; d.Compute = append(d.Compute, u) },
@@ -157,7 +157,7 @@ func TestValidate(t *testing.T) {
 			d.Compute = append(d.Compute, u)
 		},
 			"compute[3].kernel: an attention-tile unit names the kernel it measures"},
-		{"kernel on vector", func(d *Device) { d.Compute[0].Kernel = "flash2" }, `compute[0].kernel: only attention-tile units name a kernel, not "vector"`},
+		{"kernel on vector", func(d *Device) { d.Compute[0].Kernel = "flash2" }, `compute[0].kernel: only attention-tile and matmul units name a kernel, not "vector"`},
 		{"tile units of two kernels", func(d *Device) {
 			for _, k := range []string{"flash2", "mem-efficient"} {
 				u := tableUnit()
@@ -170,6 +170,35 @@ func TestValidate(t *testing.T) {
 			u.Unit, u.DType, u.Kernel = UnitAttentionTile, "fp16", "flash2"
 			d.Compute = append(d.Compute, u, u)
 		}, "compute[4]: duplicate of compute[3] (attention-tile fp16 flash2)"},
+		{"matmul units of three row counts and two forms", func(d *Device) {
+			for _, form := range []string{MatmulScores, MatmulWeighted} {
+				for _, rows := range []int{1, 4, 8} {
+					d.Compute = append(d.Compute, matmulUnit(form, rows))
+				}
+			}
+		}, ""},
+		{"duplicate matmul unit", func(d *Device) {
+			d.Compute = append(d.Compute, matmulUnit(MatmulScores, 4), matmulUnit(MatmulScores, 4))
+		}, "compute[4]: duplicate of compute[3] (matmul fp16 qk)"},
+		{"matmul without form", func(d *Device) { d.Compute = append(d.Compute, matmulUnit("", 4)) },
+			`compute[3].kernel: a matmul unit names its product form, qk or pv, got ""`},
+		{"matmul without rows", func(d *Device) { d.Compute = append(d.Compute, matmulUnit(MatmulWeighted, 0)) },
+			"compute[3].query_rows: must be 1 to 65536, got 0"},
+		{"matmul without head dim", func(d *Device) {
+			u := matmulUnit(MatmulWeighted, 4)
+			u.HeadDim = 0
+			d.Compute = append(d.Compute, u)
+		}, "compute[3].head_dim: must be 1 to 65536, got 0"},
+		{"matmul without table", func(d *Device) {
+			u := matmulUnit(MatmulWeighted, 4)
+			u.Table = nil
+			d.Compute = append(d.Compute, u)
+		}, "compute[3].table: a matmul unit is its measured table"},
+		{"query rows on softmax", func(d *Device) {
+			u := tableUnit()
+			u.QueryRows = 4
+			d.Compute = append(d.Compute, u)
+		}, `compute[3]: only matmul units take query_rows and head_dim, not "topk"`},
 		{"negative launch", func(d *Device) { d.Overheads.LaunchSeconds = -1 }, "overheads.launch_seconds: must be zero or positive, got -1"},
 		{"negative sync", func(d *Device) { d.Overheads.SyncSeconds = -1 }, "overheads.sync_seconds: must be zero or positive"},
 		{"parallel units", func(d *Device) { d.Concurrency.ParallelUnits = 0 }, "concurrency.parallel_units: must be positive, got 0"},
@@ -229,6 +258,62 @@ func tableUnit() Compute {
 		Cols:    []float64{1024, 4096, 16384},
 		Seconds: [][]float64{{10e-6, 20e-6, 40e-6}, {20e-6, 40e-6, 80e-6}},
 	}}
+}
+
+// matmulUnit is a matmul unit of form measured at rows query rows and head
+// dimension 128, its times in proportion to the rows (so lookups can tell
+// units apart).
+func matmulUnit(form string, rows int) Compute {
+	u := tableUnit()
+	u.Unit, u.DType, u.Kernel, u.QueryRows, u.HeadDim = UnitMatmul, "fp16", form, rows, 128
+	t := *u.Table
+	t.Seconds = [][]float64{{float64(rows) * 1e-6, float64(rows) * 2e-6, float64(rows) * 4e-6}, {float64(rows) * 2e-6, float64(rows) * 4e-6, float64(rows) * 8e-6}}
+	u.Table = &t
+	return u
+}
+
+func TestMatmulUnit(t *testing.T) {
+	d := testGPU()
+	for _, rows := range []int{1, 4, 8} {
+		d.Compute = append(d.Compute, matmulUnit(MatmulScores, rows))
+	}
+	bf := matmulUnit(MatmulScores, 4)
+	bf.DType = "bf16"
+	bf.Table.Seconds = [][]float64{{9e-6, 9e-6, 9e-6}, {9e-6, 9e-6, 9e-6}}
+	d.Compute = append(d.Compute, bf)
+	tests := []struct {
+		name  string
+		form  string
+		rows  int
+		dim   int
+		dtype string
+		want  int     // the unit's query rows; 0: none
+		at32  float64 // its time for 32 products of 1024 keys
+	}{
+		{"exact rows", MatmulScores, 4, 128, "fp16", 4, 4e-6},
+		{"one row", MatmulScores, 1, 128, "fp16", 1, 1e-6},
+		{"rows pad to the next measured count", MatmulScores, 2, 128, "fp16", 4, 4e-6},
+		{"five rows", MatmulScores, 5, 128, "fp16", 8, 8e-6},
+		{"more rows than measured", MatmulScores, 9, 128, "fp16", 0, 0},
+		{"other head dimension", MatmulScores, 4, 64, "fp16", 0, 0},
+		{"other form", MatmulWeighted, 4, 128, "fp16", 0, 0},
+		{"fp32 has no table", MatmulScores, 4, 128, "fp32", 0, 0},
+		{"bf16 takes its own table", MatmulScores, 4, 128, "bf16", 4, 9e-6},
+		{"bf16 falls back to fp16", MatmulScores, 8, 128, "bf16", 8, 8e-6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, ok := d.MatmulUnit(tc.form, tc.rows, tc.dim, tc.dtype)
+			if ok != (tc.want > 0) || u.QueryRows != tc.want {
+				t.Fatalf("MatmulUnit = rows %d (%v), want rows %d", u.QueryRows, ok, tc.want)
+			}
+			if ok {
+				if got := u.Table.At(32, 1024); math.Abs(got-tc.at32) > 1e-15 {
+					t.Errorf("unit's time at 32 x 1024: %g, want %g", got, tc.at32)
+				}
+			}
+		})
+	}
 }
 
 func TestTableAt(t *testing.T) {

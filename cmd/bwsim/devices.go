@@ -153,6 +153,9 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + ", at least " + units.Seconds(c.FloorSeconds) + " a call"
 		case hwmodel.UnitAttentionTile:
 			rate = c.Kernel + ": " + strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1) + " of query tiles at the largest grid measured"
+		case hwmodel.UnitMatmul:
+			rate = fmt.Sprintf("%s, %d query rows, head dim %d: %s at the largest grid measured (a table over %d product counts x %d positions)",
+				c.Kernel, c.QueryRows, c.HeadDim, strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1), len(c.Table.Rows), len(c.Table.Cols))
 		}
 		p("    %-7s %-4s  %s", c.Unit, c.DType, rate)
 		src(c.Source)
