@@ -146,6 +146,14 @@ func (m *denseMethod) declare(p *plan) {
 	m.sScores = p.tr.AddStage(StageScores, p.scanUnits(ScanChunk))
 	m.sSoftmax = p.tr.AddStage(StageSoftmax, B*H)
 	m.sWSum = p.tr.AddStage(StageWeightedSum, p.scanUnits(ScanChunk))
+	if p.spec.Kernel == KernelCuBLAS {
+		// One batched product per (sequence, KV head) pair, the group's
+		// query heads as its rows, as torch.baddbmm and torch.bmm run them.
+		shape := traces.Matmul{Products: B * int64(p.shape.KVHeads), Rows: int64(p.shape.Group()), Keys: S, Dim: int64(p.shape.HeadDim)}
+		qk, pv := shape, shape
+		qk.Form, pv.Form = traces.MatmulScores, traces.MatmulWeighted
+		p.tr.Stages[m.sScores].Matmul, p.tr.Stages[m.sWSum].Matmul = &qk, &pv
+	}
 	if m.up != nil {
 		// _safe_softmax is five kernels and a cast of P; the output is
 		// cast back to the input type.

@@ -32,9 +32,9 @@ func methodSpecs(shape Shape, k int) []Spec {
 }
 
 func specName(s Spec) string {
-	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,compiled=%v,fusedexact=%v,upcast=%v,rank=%v,tile=%s,serialcombine=%v",
+	return fmt.Sprintf("%s/k=%d,r=%d,page=%d,bits=%d,sinks=%d,layout=%s,norealloc=%v,split=%d,materialize=%v,compiled=%v,fusedexact=%v,upcast=%v,rank=%v,tile=%s,serialcombine=%v,kernel=%s",
 		s.Method, s.K, s.R, s.Page, s.LabelBits, s.Sinks, s.KLayout, s.NoReallocation, s.Split, s.Materialize, s.Compiled, s.FusedExact, s.Upcast,
-		s.RankPass, s.Tile, s.SerialCombine)
+		s.RankPass, s.Tile, s.SerialCombine, s.Kernel)
 }
 
 // lokiBases memoises refLokiBasis: the Jacobi solver is the slowest part of
@@ -208,6 +208,7 @@ func TestMethodsTraceMatchesClosedForm(t *testing.T) {
 			specs := append(methodSpecs(shape, k),
 				Spec{Method: MethodDense},
 				Spec{Method: MethodDense, Upcast: true},
+				Spec{Method: MethodDense, Kernel: KernelCuBLAS},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KOnce, NoReallocation: true},
 				Spec{Method: MethodSparQ, R: 3, K: k, KLayout: KTwice, Materialize: true, Split: 64},
@@ -222,7 +223,7 @@ func TestMethodsTraceMatchesClosedForm(t *testing.T) {
 					for _, app := range []bool{true, false} {
 						spec := spec
 						spec.Impl, spec.AppendKV = impl, app
-						if (spec.Materialize || spec.Upcast || spec.FusedExact || spec.RankPass) && impl == Fused {
+						if (spec.Materialize || spec.Upcast || spec.FusedExact || spec.RankPass || spec.Kernel == KernelCuBLAS) && impl == Fused {
 							continue
 						}
 						if (!spec.Tile.IsZero() || spec.SerialCombine) && impl == Unfused {

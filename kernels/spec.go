@@ -138,13 +138,17 @@ type Spec struct {
 	// authors' GQA evaluation code sums the group). The default ranks the
 	// logits where they are, the group sum fused into the selection.
 	RankPass bool `json:"rank_pass,omitempty"`
-	// Kernel names the code that runs unfused SparQ's gathers, for the
-	// device figures measured per kernel class: KernelTriton, Triton
-	// kernels whose tiles feed tl.dot through shared memory (step 1, and
-	// the exact step with FusedExact), as validation/measure.py's SparQ
-	// runs them. Their stages stream at a memory level's kernel_bandwidth
-	// for the class where the device lists one. Empty: the level's stream
-	// rate.
+	// Kernel names the code that runs the stages, for the device figures
+	// measured per kernel class. KernelTriton: unfused SparQ's gathers in
+	// Triton kernels whose tiles feed tl.dot through shared memory (step
+	// 1, and the exact step with FusedExact), as validation/measure.py's
+	// SparQ runs them; their stages stream at a memory level's
+	// kernel_bandwidth for the class where the device lists one.
+	// KernelCuBLAS: unfused dense attention's scores and weighted sum as a
+	// library's batched matrix products (cuBLAS through torch.baddbmm and
+	// torch.bmm); each stage records its product's shape
+	// (traces.Stage.Matmul), which a device's measured matmul tables
+	// price. Empty: the level's stream rate.
 	Kernel string `json:"kernel,omitempty"`
 	// Upcast computes unfused dense attention on fp32 copies, as PyTorch's
 	// math attention backend does with 16-bit inputs: a cast kernel writes
@@ -181,8 +185,13 @@ type QueryTile struct {
 	Rows int `json:"rows"`
 }
 
-// KernelTriton is Spec.Kernel for Triton kernels whose tiles feed tl.dot.
-const KernelTriton = "triton"
+// Kernel classes (Spec.Kernel).
+const (
+	// KernelTriton is Triton kernels whose tiles feed tl.dot.
+	KernelTriton = "triton"
+	// KernelCuBLAS is a library's batched matrix products (cuBLAS).
+	KernelCuBLAS = "cublas"
+)
 
 // TritonScoreTileElems is how many elements of K one step of the Triton
 // step-1 loop loads: an [r, chunk] tile of 8192 (16 KiB in fp16), as
@@ -270,11 +279,18 @@ func (s Spec) Validate() error {
 	if s.RankPass && (m != MethodSparQ || s.Impl != Unfused) {
 		return fmt.Errorf("rank-pass applies to unfused sparq only (got %s %s)", s.Impl, m)
 	}
-	if s.Kernel != "" && s.Kernel != KernelTriton {
-		return fmt.Errorf("kernel %q: unknown kernel class (known: %s)", s.Kernel, KernelTriton)
-	}
-	if s.Kernel != "" && (m != MethodSparQ || s.Impl != Unfused || s.Materialize) {
-		return fmt.Errorf("kernel %s applies to unfused sparq that gathers on chip (got %s %s, materialize %v)", s.Kernel, s.Impl, m, s.Materialize)
+	switch s.Kernel {
+	case "":
+	case KernelTriton:
+		if m != MethodSparQ || s.Impl != Unfused || s.Materialize {
+			return fmt.Errorf("kernel %s applies to unfused sparq that gathers on chip (got %s %s, materialize %v)", s.Kernel, s.Impl, m, s.Materialize)
+		}
+	case KernelCuBLAS:
+		if m != MethodDense || s.Impl != Unfused || s.Upcast {
+			return fmt.Errorf("kernel %s applies to unfused dense attention in its own dtype (got %s %s, upcast %v)", s.Kernel, s.Impl, m, s.Upcast)
+		}
+	default:
+		return fmt.Errorf("kernel %q: unknown kernel class (known: %s, %s)", s.Kernel, KernelTriton, KernelCuBLAS)
 	}
 	if s.Upcast && (m != MethodDense || s.Impl != Unfused) {
 		return fmt.Errorf("upcast applies to unfused dense only (got %s %s)", s.Impl, m)

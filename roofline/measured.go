@@ -60,8 +60,10 @@ import (
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
-//	kernel        the class of code that ran unfused SparQ's gathers
-//	              (triton: Triton kernels feeding tl.dot): kernels.Spec.Kernel
+//	kernel        the class of code that ran the stages (triton: unfused
+//	              SparQ's gathers as Triton kernels feeding tl.dot; cublas:
+//	              unfused dense attention's products as cuBLAS batched
+//	              matmuls): kernels.Spec.Kernel
 //
 // Other extra columns are allowed and ignored. Lines
 // starting with '#' are comments: the machine's facts and the command that

@@ -83,10 +83,15 @@ const (
 	// elements per ms on an H100, below the memory bandwidth for 2-byte
 	// elements).
 	BoundCopy Bound = "copy"
+	// BoundMatmul is a stage whose library matrix product's measured time
+	// (the device's matmul table for its shape) exceeds what its bytes
+	// take at the memory's rate: the library's kernel for that shape runs
+	// too few thread blocks, or reads below the stream rate.
+	BoundMatmul Bound = "matmul"
 )
 
 // Bounds lists every Bound, in the order reports use.
-var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundCopy}
+var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundCopy, BoundMatmul}
 
 // LevelTraffic is what one memory level moves in one stage.
 type LevelTraffic struct {
@@ -140,8 +145,14 @@ type StagePrediction struct {
 	// tiles (traces.Arith.TileMACs): matrix work on padding rows that a
 	// decode query pays for, overlapping the memory time as the rest of
 	// the kernel's arithmetic does. ComputeSeconds includes it.
-	TileSeconds float64        `json:"tile_seconds,omitempty"`
-	Levels      []LevelTraffic `json:"levels"`
+	TileSeconds float64 `json:"tile_seconds,omitempty"`
+	// MatmulSeconds is a library matrix product's measured time for the
+	// stage's shape (traces.Stage.Matmul, from the device's matmul unit):
+	// the whole kernel, its own bytes included, so it overlaps the memory
+	// time. 0 where the device measured no product of that form, rows and
+	// head dimension.
+	MatmulSeconds float64        `json:"matmul_seconds,omitempty"`
+	Levels        []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -461,6 +472,15 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 			sp.CopySeconds = ga.CallSeconds(0, float64(a.CopyElems))
 		}
 	}
+	if mm := st.Matmul; mm != nil {
+		if u, ok := dev.MatmulUnit(mm.Form, int(mm.Rows), int(mm.Dim), dtype); ok {
+			// The table times calls replayed in a CUDA graph, each with
+			// the per-kernel cost the device's launch figure is (that
+			// figure is itself the time of small kernels so replayed);
+			// the stage's overhead counts that launch already.
+			sp.MatmulSeconds = max(u.Table.At(float64(mm.Products), float64(mm.Keys))-dev.Overheads.LaunchSeconds, 0)
+		}
+	}
 	if a.TileMACs > 0 {
 		// The tile's work includes the arithmetic counted above (the real
 		// rows are rows of the tile): the stage computes for the longer.
@@ -471,7 +491,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	// that runs both (a softmax, then the cast or group sum that top-k
 	// ranks) runs them one after the other. Each moves its own bytes, so
 	// together they overlap the stage's memory time.
-	library := sp.SoftmaxSeconds + sp.CopySeconds
+	library := sp.SoftmaxSeconds + sp.CopySeconds + sp.MatmulSeconds
 	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, library)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
@@ -487,6 +507,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundSelect
 	case sp.OverheadSeconds > work:
 		sp.Bound = BoundOverhead
+	case library > 0 && work == library && sp.MatmulSeconds >= max(sp.SoftmaxSeconds, sp.CopySeconds):
+		sp.Bound = BoundMatmul
 	case library > 0 && work == library && sp.SoftmaxSeconds >= sp.CopySeconds:
 		sp.Bound = BoundSoftmax
 	case library > 0 && work == library:

@@ -428,6 +428,68 @@ func TestQueryTilesPricedFromTheKernelsTable(t *testing.T) {
 	}
 }
 
+// Unfused dense attention as a library's batched products: each product
+// stage takes the device's measured table for its form and shape, less the
+// launch the stage already counts, where that is slower than its bytes at
+// the memory's rate; a device without a table for the shape keeps the
+// memory model.
+func TestLibraryMatmulPricedFromTheTable(t *testing.T) {
+	if traces.MatmulScores != hwmodel.MatmulScores || traces.MatmulWeighted != hwmodel.MatmulWeighted {
+		t.Fatal("traces and hwmodel name the product forms differently")
+	}
+	shape := kernels.Shape{Batch: 2, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 16384}
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Unfused, Kernel: kernels.KernelCuBLAS}
+	tr := trace(t, shape, spec)
+	products, keys := 16.0, 16384.0
+	for _, st := range tr.Stages {
+		want := map[string]string{kernels.StageScores: traces.MatmulScores, kernels.StageWeightedSum: traces.MatmulWeighted}[st.Name]
+		switch {
+		case want == "" && st.Matmul != nil:
+			t.Errorf("stage %s records a product %+v", st.Name, *st.Matmul)
+		case want != "" && (st.Matmul == nil || *st.Matmul != traces.Matmul{Form: want, Products: 16, Rows: 4, Keys: 16384, Dim: 128}):
+			t.Errorf("stage %s product %+v, want %s of 16 products, 4 rows, 16384 keys, 128 dims", st.Name, st.Matmul, want)
+		}
+	}
+
+	dev := devtest.GPU()
+	plain := predictStages(t, tr, dev)
+	// A slow weighted sum (a kernel of few thread blocks): 4 × its bytes'
+	// time at the memory's rate, read off the table's interpolation.
+	slow := 4 * plain[kernels.StageWeightedSum].MemorySeconds
+	unit := func(form string, rows int, at float64) hwmodel.Compute {
+		return hwmodel.Compute{Unit: hwmodel.UnitMatmul, Kernel: form, QueryRows: rows, HeadDim: 128, DType: "fp16", OpsPerSecond: 1,
+			Table: &hwmodel.Table{Rows: []float64{products / 2, products * 2}, Cols: []float64{keys / 4, keys * 4},
+				Seconds: [][]float64{{at / 2, at * 2}, {at / 2, at * 2}}}}
+	}
+	launch := dev.Overheads.LaunchSeconds
+	dev.Compute = append(dev.Compute,
+		unit(hwmodel.MatmulWeighted, 8, slow+launch),
+		unit(hwmodel.MatmulWeighted, 2, 1),               // too few rows for a group of 4
+		unit(hwmodel.MatmulScores, 4, launch+launch/1e3), // faster than the bytes: memory still bounds it
+	)
+	got := predictStages(t, tr, dev)
+	ws := got[kernels.StageWeightedSum]
+	if math.Abs(ws.MatmulSeconds-slow) > 1e-9*slow || ws.Bound != BoundMatmul {
+		t.Errorf("weighted sum: matmul %g s (%s), want the 8-row table less a launch, %g s, bounding it", ws.MatmulSeconds, ws.Bound, slow)
+	}
+	if want := ws.OverheadSeconds + slow; math.Abs(ws.Seconds-want) > 1e-9*want {
+		t.Errorf("weighted sum %g s, want overhead + table = %g", ws.Seconds, want)
+	}
+	sc := got[kernels.StageScores]
+	if sc.MatmulSeconds <= 0 || sc.Bound != BoundMemory || sc.Seconds != plain[kernels.StageScores].Seconds {
+		t.Errorf("scores: matmul %g s, bound %s, %g s; want a table faster than the bytes to leave %g s", sc.MatmulSeconds, sc.Bound, sc.Seconds, plain[kernels.StageScores].Seconds)
+	}
+
+	// Without the kernel class the stages record no product and the
+	// tables do not apply.
+	spec.Kernel = ""
+	for name, st := range predictStages(t, trace(t, shape, spec), dev) {
+		if st.MatmulSeconds != 0 || st.Seconds != plain[name].Seconds {
+			t.Errorf("stage %s without cublas: matmul %g s, %g s; want %g s", name, st.MatmulSeconds, st.Seconds, plain[name].Seconds)
+		}
+	}
+}
+
 // A stage's chain of dependent loads multiplies the latency of the level
 // it waits on: a serial combine over 64 splits of partial results held in
 // L2 takes at least 64 L2 latencies.

@@ -312,6 +312,48 @@ type Stage struct {
 	// LoopGathers says the loop loads single elements scattered over rows
 	// (r components of every key row) rather than runs of rows.
 	LoopGathers bool `json:"loop_gathers,omitempty"`
+	// Matmul, when set, says the stage is one library batched matrix
+	// product (cuBLAS through torch.bmm) of that shape: a device that
+	// measured the library's products prices the stage from them.
+	Matmul *Matmul `json:"matmul,omitempty"`
+}
+
+// Matmul is the shape of a library batched matrix product over the full
+// step: Products independent products, each of Rows query rows against
+// Keys key positions in Dim dimensions.
+type Matmul struct {
+	// Form is MatmulScores or MatmulWeighted.
+	Form     string `json:"form"`
+	Products int64  `json:"products"`
+	Rows     int64  `json:"rows"`
+	Keys     int64  `json:"keys"`
+	Dim      int64  `json:"dim"`
+}
+
+// Product forms of a library matmul stage.
+const (
+	// MatmulScores is q·Kᵀ: [Rows × Dim] times the transpose of a
+	// [Keys × Dim] operand.
+	MatmulScores = "qk"
+	// MatmulWeighted is P·V: [Rows × Keys] times [Keys × Dim].
+	MatmulWeighted = "pv"
+)
+
+// validMatmul checks a stage's library product: a known form and every
+// extent positive and within what a device could hold.
+func validMatmul(m *Matmul) error {
+	if m.Form != MatmulScores && m.Form != MatmulWeighted {
+		return fmt.Errorf("matmul form %q (want %s or %s)", m.Form, MatmulScores, MatmulWeighted)
+	}
+	for _, x := range []struct {
+		name string
+		n    int64
+	}{{"products", m.Products}, {"rows", m.Rows}, {"keys", m.Keys}, {"dim", m.Dim}} {
+		if x.n < 1 || x.n > 1<<40 {
+			return fmt.Errorf("matmul %s %d out of range", x.name, x.n)
+		}
+	}
+	return nil
 }
 
 // LaunchCount is Launches with the zero value meaning one.
@@ -593,6 +635,11 @@ func (t *Trace) Validate() error {
 		}
 		if st.LoopSteps < 0 || st.LoopSteps > 1<<40 || (st.LoopGathers && st.LoopSteps == 0) {
 			return fmt.Errorf("stage %q: %d loop steps out of range (gathers %v)", st.Name, st.LoopSteps, st.LoopGathers)
+		}
+		if st.Matmul != nil {
+			if err := validMatmul(st.Matmul); err != nil {
+				return fmt.Errorf("stage %q: %w", st.Name, err)
+			}
 		}
 		a := st.Arith
 		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 ||

@@ -119,6 +119,23 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMatmulRoundTrip(t *testing.T) {
+	tr := sample()
+	want := Matmul{Form: MatmulWeighted, Products: 8, Rows: 4, Keys: 131072, Dim: 128}
+	tr.Stages[0].Matmul = &want
+	var buf bytes.Buffer
+	if err := Encode(&buf, tr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got.Stages[0].Matmul; m == nil || *m != want {
+		t.Errorf("matmul after a round trip: %+v, want %+v", m, want)
+	}
+}
+
 func TestDecodeRejectsCorruptInput(t *testing.T) {
 	var good bytes.Buffer
 	if err := Encode(&good, sample()); err != nil {
@@ -141,6 +158,9 @@ func TestDecodeRejectsCorruptInput(t *testing.T) {
 		"no trace":              `{"format":"bwsim-trace","version":1}`,
 		"negative loop steps":   strings.Replace(g, `"work_units":`, `"loop_steps":-2,"work_units":`, 1),
 		"gathers without steps": strings.Replace(g, `"work_units":`, `"loop_gathers":true,"work_units":`, 1),
+		"matmul form":           strings.Replace(g, `"work_units":`, `"matmul":{"form":"qv","products":8,"rows":4,"keys":1024,"dim":128},"work_units":`, 1),
+		"matmul products":       strings.Replace(g, `"work_units":`, `"matmul":{"form":"qk","products":0,"rows":4,"keys":1024,"dim":128},"work_units":`, 1),
+		"matmul dim":            strings.Replace(g, `"work_units":`, `"matmul":{"form":"pv","products":8,"rows":4,"keys":1024,"dim":-1},"work_units":`, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if in == g {
@@ -161,6 +181,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(good.Bytes())
 	f.Add([]byte(`{"format":"bwsim-trace","version":1,"trace":{"method":"x","tensors":[],"stages":[],"scale":{"sampled_pairs":1,"total_pairs":1}}}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(strings.Replace(good.String(), `"work_units":`, `"matmul":{"form":"pv","products":8,"rows":4,"keys":1024,"dim":128},"work_units":`, 1)))
 	for _, name := range []string{"sparq-v1.json", "sparq-v2.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {

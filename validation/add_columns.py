@@ -66,8 +66,10 @@ and ten columns after the existing ones (validation/README.md defines them):
                 fuses it);
   kernel        `triton` for `triton` and `triton-split` (their step 1 and
                 exact step are Triton loops whose tiles feed tl.dot, which
-                stream below the copy rate: measure.py --only dot); empty
-                otherwise.
+                stream below the copy rate: measure.py --only dot);
+                `cublas` for `torch-matmul` (its scores and weighted sum are
+                cuBLAS batched products, priced from measure.py --only bmm);
+                empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -242,7 +244,7 @@ def main():
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
         rank = "true" if base in ("triton", "triton-split", "torch-gather") else ""
-        kern = "triton" if base in ("triton", "triton-split") else ""
+        kern = "triton" if base in ("triton", "triton-split") else "cublas" if base == "torch-matmul" else ""
         up = "true" if base == "sdpa-math" else ""
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
