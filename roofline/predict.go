@@ -147,10 +147,10 @@ type StagePrediction struct {
 	// the kernel's arithmetic does. ComputeSeconds includes it.
 	TileSeconds float64 `json:"tile_seconds,omitempty"`
 	// MatmulSeconds is a library matrix product's measured time for the
-	// stage's shape (traces.Stage.Matmul, from the device's matmul unit):
-	// the whole kernel, its own bytes included, so it overlaps the memory
-	// time. 0 where the device measured no product of that form, rows and
-	// head dimension.
+	// stage's shape (traces.Stage.Matmul, from the device's matmul unit),
+	// less the launch OverheadSeconds counts: the whole kernel, its own
+	// bytes included, so it overlaps the memory time. 0 where the device
+	// measured no product of that form, rows and head dimension.
 	MatmulSeconds float64        `json:"matmul_seconds,omitempty"`
 	Levels        []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
