@@ -53,6 +53,8 @@
 //	    compute:                     # list; unit vector|matrix|special, or a library
 //	                                 # primitive topk|softmax|copy|attention-tile|matmul
 //	      - {unit: matrix, dtype: fp16, ops_per_second: 989e12, source: "..."}
+//	      - {unit: copy, kernel: scattered, dtype: fp32,   # pattern: scattered or empty (rows)
+//	         ops_per_second: 268e9, floor_seconds: 4.6e-6, source: "..."}
 //	      - unit: matmul             # a library's batched products (torch.bmm)
 //	        kernel: pv               # form: qk (q·Kᵀ) or pv (P·V)
 //	        query_rows: 4            # rows per product it was measured at

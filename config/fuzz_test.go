@@ -21,6 +21,7 @@ func FuzzLoadDeviceFile(f *testing.F) {
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 2.7e12}}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 9e12}}\n",
 		"devices:\n  a100-40gb:\n    overheads: {host_sync_seconds: 2e-5}\n",
+		"devices:\n  h100-sxm:\n    compute:\n      - {unit: copy, kernel: scattered, dtype: fp32, ops_per_second: 2.68e11, floor_seconds: 4.6e-6}\n",
 		"devices:\n  h100-sxm:\n    compute:\n      - {unit: matmul, kernel: qk, query_rows: 4, head_dim: 128, dtype: fp16, ops_per_second: 5e12,\n" +
 			"         table: {rows: [8, 32], cols: [1024, 131072], seconds: [[3e-6, 1e-4], [6e-6, 4e-4]]}, source: test}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm:\n        kernel_loops:\n          triton:\n            gather: {seconds: 5e-7, seconds_per_byte: 4e-12, seconds_per_element: 7e-11}\n",

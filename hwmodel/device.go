@@ -166,8 +166,9 @@ type Compute struct {
 	// multiply-accumulates at the largest grid point).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// Kernel names the kernel an attention-tile unit was measured on
-	// (flash2, mem-efficient), or a matmul unit's product form
-	// (MatmulScores, MatmulWeighted); empty for every other unit.
+	// (flash2, mem-efficient), a matmul unit's product form
+	// (MatmulScores, MatmulWeighted), or a copy unit's pattern
+	// (CopyScattered; empty: whole rows); empty for every other unit.
 	Kernel string `mapstructure:"kernel" json:"kernel,omitempty"`
 	// QueryRows and HeadDim are the shape a matmul unit was measured at:
 	// each product's query rows (the heads of a GQA group) and the head
@@ -347,6 +348,18 @@ func (d *Device) find(unit, kernel, dtype, fallback string) (Compute, bool) {
 // UnitAttentionTile is the unit of a tiled fused-attention kernel's query
 // tiles (traces.Arith.TileMACs), one per kernel.
 const UnitAttentionTile = "attention-tile"
+
+// CopyScattered is the pattern (Compute.Kernel) of a copy unit measured
+// picking single elements within rows (torch.gather of 32 of every 128
+// components), which index arithmetic paces more slowly than whole rows;
+// traces.Arith.ScatteredCopyElems are priced at it.
+const CopyScattered = "scattered"
+
+// CopyUnit returns the copy unit measured for pattern (CopyScattered, or
+// "" for whole rows) for dtype, falling back to fp32 as Unit does.
+func (d *Device) CopyUnit(pattern, dtype string) (Compute, bool) {
+	return d.find("copy", pattern, dtype, "fp32")
+}
 
 // UnitMatmul is the unit of a library's batched matrix products as an
 // unfused attention calls them (cuBLAS through torch.bmm): one unit per

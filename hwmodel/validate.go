@@ -234,8 +234,10 @@ func (v *validator) compute(cs []Compute) {
 			v.add(key+".kernel", "an %s unit names the kernel it measures", UnitAttentionTile)
 		case c.Unit == UnitMatmul:
 			v.matmul(key, c)
-		case c.Unit != UnitAttentionTile && c.Kernel != "":
-			v.add(key+".kernel", "only %s and %s units name a kernel, not %q", UnitAttentionTile, UnitMatmul, c.Unit)
+		case c.Unit == "copy" && c.Kernel != "" && c.Kernel != CopyScattered:
+			v.add(key+".kernel", "a copy unit's pattern is %s or empty (whole rows), got %q", CopyScattered, c.Kernel)
+		case c.Unit != UnitAttentionTile && c.Unit != "copy" && c.Kernel != "":
+			v.add(key+".kernel", "only %s, %s and copy units name a kernel, not %q", UnitAttentionTile, UnitMatmul, c.Unit)
 		}
 		if c.Unit != UnitMatmul && (c.QueryRows != 0 || c.HeadDim != 0) {
 			v.add(key, "only %s units take query_rows and head_dim, not %q", UnitMatmul, c.Unit)

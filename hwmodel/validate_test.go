@@ -157,7 +157,7 @@ func TestValidate(t *testing.T) {
 			d.Compute = append(d.Compute, u)
 		},
 			"compute[3].kernel: an attention-tile unit names the kernel it measures"},
-		{"kernel on vector", func(d *Device) { d.Compute[0].Kernel = "flash2" }, `compute[0].kernel: only attention-tile and matmul units name a kernel, not "vector"`},
+		{"kernel on vector", func(d *Device) { d.Compute[0].Kernel = "flash2" }, `compute[0].kernel: only attention-tile, matmul and copy units name a kernel, not "vector"`},
 		{"tile units of two kernels", func(d *Device) {
 			for _, k := range []string{"flash2", "mem-efficient"} {
 				u := tableUnit()
@@ -170,6 +170,13 @@ func TestValidate(t *testing.T) {
 			u.Unit, u.DType, u.Kernel = UnitAttentionTile, "fp16", "flash2"
 			d.Compute = append(d.Compute, u, u)
 		}, "compute[4]: duplicate of compute[3] (attention-tile fp16 flash2)"},
+		{"copy units of both patterns", func(d *Device) {
+			d.Compute = append(d.Compute, Compute{Unit: "copy", DType: "fp32", OpsPerSecond: 3e11, FloorSeconds: 4.6e-6},
+				Compute{Unit: "copy", Kernel: CopyScattered, DType: "fp32", OpsPerSecond: 2.7e11, FloorSeconds: 4.6e-6})
+		}, ""},
+		{"copy pattern unknown", func(d *Device) {
+			d.Compute = append(d.Compute, Compute{Unit: "copy", Kernel: "strided", DType: "fp32", OpsPerSecond: 3e11})
+		}, `compute[3].kernel: a copy unit's pattern is scattered or empty (whole rows), got "strided"`},
 		{"matmul units of three row counts and two forms", func(d *Device) {
 			for _, form := range []string{MatmulScores, MatmulWeighted} {
 				for _, rows := range []int{1, 4, 8} {

@@ -614,6 +614,15 @@ func TestSparQStructureOptions(t *testing.T) {
 			if matCopies == 0 || compCopies != 0 {
 				t.Errorf("%v %s: copy elements materialized %d, compiled %d: want >0 and 0", shape, layout, matCopies, compCopies)
 			}
+			// torch.gather of K[:, i1]: r scattered components of every key
+			// row with K stored once, r whole rows of Kᵀ with K twice.
+			scattered, want := mt.StageArith(1).ScatteredCopyElems, int64(0)
+			if layout == KOnce {
+				want = pairs * int64(base.R) * int64(shape.Seq)
+			}
+			if scattered != want || scattered > mt.StageArith(1).CopyElems {
+				t.Errorf("%v %s: gather stage's scattered copy elements %d (of %d), want %d", shape, layout, scattered, mt.StageArith(1).CopyElems, want)
+			}
 			if compLaunches >= matLaunches {
 				t.Errorf("%v %s: compiled launches %d, want fewer than materialized's %d", shape, layout, compLaunches, matLaunches)
 			}

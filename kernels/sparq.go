@@ -196,8 +196,13 @@ func (m *sparqMethod) step(x *stepCtx) {
 		p.rd(bf, m.kSel, sel, R64*S64*e)
 		if !p.spec.Compiled {
 			// torch.gather's kernel is paced by its elements, not its
-			// bytes; Inductor's generated gather streams.
-			scan.Arith(traces.Arith{CopyElems: R64 * S64})
+			// bytes; Inductor's generated gather streams. With K stored
+			// once it picks r scattered components of every key row.
+			a := traces.Arith{CopyElems: R64 * S64}
+			if p.spec.KLayout == KOnce {
+				a.ScatteredCopyElems = a.CopyElems
+			}
+			scan.Arith(a)
 		}
 	}
 	for h := range g {

@@ -468,8 +468,15 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		}
 	}
 	if a.CopyElems > 0 {
-		if ga, ok := dev.Unit("copy", dtype); ok {
-			sp.CopySeconds = ga.CallSeconds(0, float64(a.CopyElems))
+		if ga, ok := dev.CopyUnit("", dtype); ok {
+			rows := a.CopyElems
+			if gs, ok := dev.CopyUnit(hwmodel.CopyScattered, dtype); ok && a.ScatteredCopyElems > 0 {
+				rows -= a.ScatteredCopyElems
+				sp.CopySeconds = gs.CallSeconds(0, float64(a.ScatteredCopyElems))
+			}
+			if rows > 0 {
+				sp.CopySeconds += ga.CallSeconds(0, float64(rows))
+			}
 		}
 	}
 	if mm := st.Matmul; mm != nil {

@@ -337,41 +337,57 @@ func TestPrimitiveTablesPriceSelectionAndSoftmax(t *testing.T) {
 }
 
 // A materialized SparQ gather is priced at the device's gather rate when
-// that is slower than the bytes it moves.
+// that is slower than the bytes it moves; with K stored once it picks
+// scattered components, priced at the scattered copy rate where the device
+// measured one.
 func TestGatherRatePricesMaterializedGathers(t *testing.T) {
 	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 4096}
-	spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice, Materialize: true}
-	tr := trace(t, shape, spec)
-	dev := devtest.GPU()
-	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "copy", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6})
-	p, err := Predict(tr, dev, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pairs := float64(shape.Batch * shape.KVHeads)
-	want := map[string]float64{
-		"gather":       1e-6 + pairs*32*4096/1e9,
-		"exact-scores": 1e-6 + pairs*128*128/1e9,
-		"weighted-sum": 1e-6 + pairs*128*128/1e9,
-	}
-	for _, s := range p.Stages {
-		w, ok := want[s.Name]
-		if !ok {
-			if s.CopySeconds != 0 {
-				t.Errorf("stage %s gathers %g s", s.Name, s.CopySeconds)
+	rows := hwmodel.Compute{Unit: "copy", DType: "fp32", OpsPerSecond: 1e9, FloorSeconds: 1e-6}
+	scattered := hwmodel.Compute{Unit: "copy", Kernel: hwmodel.CopyScattered, DType: "fp32", OpsPerSecond: 0.5e9, FloorSeconds: 2e-6}
+	for _, tc := range []struct {
+		name   string
+		layout kernels.KLayout
+		units  []hwmodel.Compute
+		gather float64 // the gather stage's copy time
+	}{
+		{"K twice: whole rows", kernels.KTwice, []hwmodel.Compute{rows, scattered}, 1e-6 + pairs*32*4096/1e9},
+		{"K once: scattered components", kernels.KOnce, []hwmodel.Compute{rows, scattered}, 2e-6 + pairs*32*4096/0.5e9},
+		{"K once on a device without a scattered rate", kernels.KOnce, []hwmodel.Compute{rows}, 1e-6 + pairs*32*4096/1e9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: tc.layout, Materialize: true}
+			dev := devtest.GPU()
+			dev.Compute = append(dev.Compute, tc.units...)
+			p, err := Predict(trace(t, shape, spec), dev, Options{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			continue
-		}
-		if math.Abs(s.CopySeconds-w) > 1e-12 {
-			t.Errorf("stage %s gather %g s, want %g", s.Name, s.CopySeconds, w)
-		}
-		if s.Bound != BoundCopy {
-			t.Errorf("stage %s bound %s, want gather at 1 G elements/s", s.Name, s.Bound)
-		}
-		delete(want, s.Name)
-	}
-	if len(want) > 0 {
-		t.Errorf("stages missing: %v", want)
+			want := map[string]float64{
+				"gather":       tc.gather,
+				"exact-scores": 1e-6 + pairs*128*128/1e9,
+				"weighted-sum": 1e-6 + pairs*128*128/1e9,
+			}
+			for _, s := range p.Stages {
+				w, ok := want[s.Name]
+				if !ok {
+					if s.CopySeconds != 0 {
+						t.Errorf("stage %s gathers %g s", s.Name, s.CopySeconds)
+					}
+					continue
+				}
+				if math.Abs(s.CopySeconds-w) > 1e-12 {
+					t.Errorf("stage %s gather %g s, want %g", s.Name, s.CopySeconds, w)
+				}
+				if s.Bound != BoundCopy {
+					t.Errorf("stage %s bound %s, want the gather", s.Name, s.Bound)
+				}
+				delete(want, s.Name)
+			}
+			if len(want) > 0 {
+				t.Errorf("stages missing: %v", want)
+			}
+		})
 	}
 }
 

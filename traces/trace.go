@@ -253,6 +253,11 @@ type Arith struct {
 	// arithmetic, not the bytes, sets their pace, so devices may price
 	// them at a measured rate.
 	CopyElems int64 `json:"copy_elems,omitempty"`
+	// ScatteredCopyElems are those of CopyElems a copy kernel picks one
+	// at a time within rows (torch.gather of r components of every key
+	// row, K stored once) rather than as whole rows: devices may price
+	// them at their own measured rate, which is slower.
+	ScatteredCopyElems int64 `json:"scattered_copy_elems,omitempty"`
 	// TileMACs are the multiply-accumulates of a tiled fused-attention
 	// kernel's query tiles, the padding rows included: such a kernel
 	// computes a whole tile of query rows (64 or 128) against every key
@@ -270,7 +275,7 @@ type Arith struct {
 func (a Arith) Add(b Arith) Arith {
 	return Arith{a.MACs + b.MACs, a.Exps + b.Exps, a.Compares + b.Compares, a.Elementwise + b.Elementwise,
 		a.SelectElems + b.SelectElems, a.SelectRows + b.SelectRows, a.SoftmaxRows + b.SoftmaxRows, a.CopyElems + b.CopyElems,
-		a.TileMACs + b.TileMACs, a.TileUnits + b.TileUnits}
+		a.ScatteredCopyElems + b.ScatteredCopyElems, a.TileMACs + b.TileMACs, a.TileUnits + b.TileUnits}
 }
 
 // Flops counts a MAC as two floating-point operations and every other
@@ -542,7 +547,7 @@ func (t *Trace) StageArith(i int) Arith {
 	s := t.Scale
 	return Arith{s.Apply(a.MACs), s.Apply(a.Exps), s.Apply(a.Compares), s.Apply(a.Elementwise),
 		s.Apply(a.SelectElems), s.Apply(a.SelectRows), s.Apply(a.SoftmaxRows), s.Apply(a.CopyElems),
-		s.Apply(a.TileMACs), s.Apply(a.TileUnits)}
+		s.Apply(a.ScatteredCopyElems), s.Apply(a.TileMACs), s.Apply(a.TileUnits)}
 }
 
 // ExtentCount is the number of recorded extents (not scaled), each gather
@@ -643,8 +648,11 @@ func (t *Trace) Validate() error {
 		}
 		a := st.Arith
 		if a.MACs < 0 || a.Exps < 0 || a.Compares < 0 || a.Elementwise < 0 || a.SelectElems < 0 || a.SelectRows < 0 || a.SoftmaxRows < 0 || a.CopyElems < 0 ||
-			a.TileMACs < 0 || a.TileUnits < 0 {
+			a.ScatteredCopyElems < 0 || a.TileMACs < 0 || a.TileUnits < 0 {
 			return fmt.Errorf("stage %q: negative arithmetic count", st.Name)
+		}
+		if a.ScatteredCopyElems > a.CopyElems {
+			return fmt.Errorf("stage %q: %d scattered copy elements of %d copied", st.Name, a.ScatteredCopyElems, a.CopyElems)
 		}
 		if (a.TileMACs > 0) != (st.TileKernel != "") || a.TileUnits > a.TileMACs || (a.TileMACs > 0 && a.TileUnits == 0) {
 			return fmt.Errorf("stage %q: query tiles need a kernel name, units and MACs together (kernel %q, %d units, %d MACs)",

@@ -3,7 +3,7 @@
 microbenchmarks, read out of micro.csv files: stream bandwidth, DRAM and L2
 chase latency, L2 read bandwidth over footprints, launch time in a CUDA
 graph, bytes in flight per program (Little's law), the torch.topk and
-torch.softmax tables in the catalog's layout, the torch.gather copy rate,
+torch.softmax tables in the catalog's layout, the torch.gather copy rates (whole rows, scattered),
 the ex2 and mma.sync rates, the read rate of Triton loops feeding tl.dot
 (kernel_bandwidth for kernel class triton) and their loop-step cost at a
 few programs (kernel_loops, part inflight), the fused attention kernels' query-tile
@@ -219,6 +219,10 @@ def main():
     if tg:
         rate = [e / s / 1e9 for c, e, s in tg if c.startswith("pattern=rows") and e >= 1 << 28]
         say("torch.gather G elements/s (rows, >= 256M)", ", ".join(f"{g:.1f}" for g in rate))
+        # Picking 32 of 128 components of every row (K stored once): the
+        # copy unit of pattern scattered.
+        rate = [e / s / 1e9 for c, e, s in tg if c.startswith("pattern=cols") and e >= 1 << 28]
+        say("torch.gather G elements/s (cols, >= 256M)", ", ".join(f"{g:.1f}" for g in rate))
         say("torch.gather smallest call", f"{min(s for _, _, s in tg) * 1e6:.2f}", " us")
     for bench, unit in (("ex2", "T/s"), ("mma_sync", "TFLOP/s"), ("matmul_fp16", "TFLOP/s")):
         for r in rows:

@@ -149,6 +149,12 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 		switch c.Unit {
 		case "special":
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " evaluations/s", 1)
+		case "copy":
+			pattern := "whole rows"
+			if c.Kernel == hwmodel.CopyScattered {
+				pattern = "scattered elements within rows"
+			}
+			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + " copied (" + pattern + "), at least " + units.Seconds(c.FloorSeconds) + " a call"
 		case "topk":
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + ", at least " + units.Seconds(c.FloorSeconds) + " a call"
 		case hwmodel.UnitAttentionTile:
