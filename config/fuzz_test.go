@@ -21,6 +21,9 @@ func FuzzLoadDeviceFile(f *testing.F) {
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 2.7e12}}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_bandwidth: {triton: 9e12}}\n",
 		"devices:\n  a100-40gb:\n    overheads: {host_sync_seconds: 2e-5}\n",
+		"devices:\n  h100-sxm:\n    overheads: {stream_launch_seconds: 3.2e-6}\n",
+		"devices:\n  h100-sxm:\n    compute:\n      - {unit: topk, dtype: fp32, ops_per_second: 8e10,\n" +
+			"         table: {rows: [32, 2048], cols: [1024, 16384], seconds: [[2e-5, 6e-5], [1e-4, 5e-4]], kernels: [[2, 22], [22, 22]]}, source: test}\n",
 		"devices:\n  h100-sxm:\n    compute:\n      - {unit: copy, kernel: scattered, dtype: fp32, ops_per_second: 2.68e11, floor_seconds: 4.6e-6}\n",
 		"devices:\n  h100-sxm:\n    compute:\n      - {unit: matmul, kernel: qk, query_rows: 4, head_dim: 128, dtype: fp16, ops_per_second: 5e12,\n" +
 			"         table: {rows: [8, 32], cols: [1024, 131072], seconds: [[3e-6, 1e-4], [6e-6, 4e-4]]}, source: test}\n",

@@ -137,10 +137,19 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		for _, row := range c.Table.Seconds {
 			w(6, "- %s", nums(row))
 		}
+		if c.Table.Kernels != nil {
+			w(5, "kernels:")
+			for _, row := range c.Table.Kernels {
+				w(6, "- %s", nums(row))
+			}
+		}
 		w(4, "source: %s", str(c.Source))
 	}
 	w(2, "overheads:")
 	w(3, "launch_seconds: %s", num(d.Overheads.LaunchSeconds))
+	if d.Overheads.StreamLaunchSeconds != 0 {
+		w(3, "stream_launch_seconds: %s", num(d.Overheads.StreamLaunchSeconds))
+	}
 	w(3, "sync_seconds: %s", num(d.Overheads.SyncSeconds))
 	if d.Overheads.HostSyncSeconds != 0 {
 		w(3, "host_sync_seconds: %s", num(d.Overheads.HostSyncSeconds))

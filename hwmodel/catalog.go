@@ -92,6 +92,12 @@ func (d *Device) Clone() *Device {
 			for j, row := range u.Table.Seconds {
 				t.Seconds[j] = slices.Clone(row)
 			}
+			if u.Table.Kernels != nil {
+				t.Kernels = make([][]float64, len(u.Table.Kernels))
+				for j, row := range u.Table.Kernels {
+					t.Kernels[j] = slices.Clone(row)
+				}
+			}
 			c.Compute[i].Table = &t
 		}
 	}

@@ -129,11 +129,16 @@ func TestCloneCopiesTables(t *testing.T) {
 	d.Compute = append(d.Compute, matmulUnit(MatmulWeighted, 4))
 	last := len(d.Compute) - 1
 	want := d.Compute[last].Table.At(32, 1024)
+	d.Compute[last].Table.Kernels = [][]float64{{1, 2, 3}, {4, 5, 6}}
 	c := d.Clone()
 	c.Compute[last].Table.Seconds[0][0] = 1
 	c.Compute[last].Table.Rows[0] = 2
+	c.Compute[last].Table.Kernels[0][0] = 9
 	if got := d.Compute[last].Table.At(32, 1024); got != want {
 		t.Errorf("original's table at 32 x 1024 reads %g after editing the clone, want %g", got, want)
+	}
+	if got := d.Compute[last].Table.Kernels[0][0]; got != 1 {
+		t.Errorf("original's kernel count reads %v after editing the clone, want 1", got)
 	}
 }
 

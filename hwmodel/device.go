@@ -209,6 +209,35 @@ type Table struct {
 	Rows    []float64   `mapstructure:"rows" json:"rows"`
 	Cols    []float64   `mapstructure:"cols" json:"cols"`
 	Seconds [][]float64 `mapstructure:"seconds" json:"seconds"`
+	// Kernels, optional, is how many device operations (kernels, memsets)
+	// one call runs at each grid point, as a profiler counts them. A
+	// library may switch strategy with the shape (torch.topk: 2 kernels
+	// for short rows, 22 for its multi-block radix select); the count
+	// prices what each extra kernel costs when the host issues them into a
+	// stream rather than a graph replaying them (Overheads.Launch).
+	Kernels [][]float64 `mapstructure:"kernels" json:"kernels,omitempty"`
+}
+
+// KernelsAt is the device operations one call runs at (rows, cols): the
+// count at the grid point nearest in the logarithms (a strategy switch has
+// no in-between), or 1 where the table does not count them.
+func (t *Table) KernelsAt(rows, cols float64) float64 {
+	if len(t.Kernels) == 0 {
+		return 1
+	}
+	return t.Kernels[nearest(t.Rows, rows)][nearest(t.Cols, cols)]
+}
+
+// nearest is the index of the grid point closest to x in the logarithm,
+// the lower one on a tie.
+func nearest(grid []float64, x float64) int {
+	best, dist := 0, math.Inf(1)
+	for i, g := range grid {
+		if d := math.Abs(math.Log(x / g)); d < dist {
+			best, dist = i, d
+		}
+	}
+	return best
 }
 
 // At interpolates the table at (rows, cols), bilinearly in the
@@ -249,6 +278,12 @@ type Overheads struct {
 	// LaunchSeconds is the cost of starting a stage (a kernel launch in a
 	// stream, a compute set's start).
 	LaunchSeconds float64 `mapstructure:"launch_seconds" json:"launch_seconds"`
+	// StreamLaunchSeconds is the device's time per kernel when the host
+	// issues kernels one at a time into a stream (eager PyTorch) rather than
+	// replaying them from a CUDA graph, measured with the kernels queued
+	// ahead of the device so that the host's issue time is not in it.
+	// 0: not measured, LaunchSeconds stands for it.
+	StreamLaunchSeconds float64 `mapstructure:"stream_launch_seconds" json:"stream_launch_seconds,omitempty"`
 	// SyncSeconds is the cost of the global synchronisation that ends a
 	// stage (IPU exchange sync, a host barrier).
 	SyncSeconds float64 `mapstructure:"sync_seconds" json:"sync_seconds"`
@@ -259,6 +294,16 @@ type Overheads struct {
 	// timed that way, not the device. 0: not measured.
 	HostSyncSeconds float64 `mapstructure:"host_sync_seconds" json:"host_sync_seconds,omitempty"`
 	Source          string  `mapstructure:"source" json:"source"`
+}
+
+// Launch is the cost of starting one kernel: StreamLaunchSeconds where the
+// host issues the kernels into a stream and the device measured it,
+// LaunchSeconds otherwise.
+func (o Overheads) Launch(stream bool) float64 {
+	if stream && o.StreamLaunchSeconds > 0 {
+		return o.StreamLaunchSeconds
+	}
+	return o.LaunchSeconds
 }
 
 // Concurrency describes how many memory requests a device keeps in flight,

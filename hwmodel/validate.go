@@ -75,6 +75,7 @@ func (d *Device) Validate() error {
 	v.compute(d.Compute)
 	v.nonNegative("overheads.launch_seconds", d.Overheads.LaunchSeconds)
 	v.nonNegative("overheads.sync_seconds", d.Overheads.SyncSeconds)
+	v.latency("overheads.stream_launch_seconds", d.Overheads.StreamLaunchSeconds)
 	v.latency("overheads.host_sync_seconds", d.Overheads.HostSyncSeconds)
 	c := d.Concurrency
 	if c.ParallelUnits <= 0 {
@@ -307,6 +308,24 @@ func (v *validator) table(key string, t *Table) {
 		for j, x := range row {
 			if !(x > 0) || x >= 1 {
 				v.add(fmt.Sprintf("%s.seconds[%d][%d]", key, i, j), "must be positive and under 1 second, got %v", x)
+			}
+		}
+	}
+	if t.Kernels == nil {
+		return
+	}
+	if len(t.Kernels) != len(t.Rows) {
+		v.add(key+".kernels", "has %d rows of counts for %d rows values", len(t.Kernels), len(t.Rows))
+		return
+	}
+	for i, row := range t.Kernels {
+		if len(row) != len(t.Cols) {
+			v.add(fmt.Sprintf("%s.kernels[%d]", key, i), "has %d counts for %d cols values", len(row), len(t.Cols))
+			continue
+		}
+		for j, x := range row {
+			if !(x >= 1) || x > 1<<16 || x != math.Trunc(x) {
+				v.add(fmt.Sprintf("%s.kernels[%d][%d]", key, i, j), "must be a whole number of operations from 1 to 65536, got %v", x)
 			}
 		}
 	}

@@ -151,6 +151,38 @@ func TestValidate(t *testing.T) {
 			d.Compute = append(d.Compute, u)
 		},
 			"compute[3].table.seconds[0][2]: must be positive and under 1 second, got NaN"},
+		{"table kernels", func(d *Device) {
+			u := tableUnit()
+			u.Table.Kernels = [][]float64{{2, 2, 22}, {2, 22, 22}}
+			d.Compute = append(d.Compute, u)
+		}, ""},
+		{"table kernels missing row", func(d *Device) {
+			u := tableUnit()
+			u.Table.Kernels = [][]float64{{2, 2, 22}}
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.kernels: has 1 rows of counts for 2 rows values"},
+		{"table kernels ragged", func(d *Device) {
+			u := tableUnit()
+			u.Table.Kernels = [][]float64{{2, 2, 22}, {2}}
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.kernels[1]: has 1 counts for 3 cols values"},
+		{"table kernels fractional", func(d *Device) {
+			u := tableUnit()
+			u.Table.Kernels = [][]float64{{2, 2.5, 22}, {2, 22, 22}}
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.kernels[0][1]: must be a whole number of operations from 1 to 65536, got 2.5"},
+		{"table kernels zero", func(d *Device) {
+			u := tableUnit()
+			u.Table.Kernels = [][]float64{{2, 2, 22}, {0, 22, 22}}
+			d.Compute = append(d.Compute, u)
+		},
+			"compute[3].table.kernels[1][0]: must be a whole number of operations from 1 to 65536, got 0"},
+		{"stream launch", func(d *Device) { d.Overheads.StreamLaunchSeconds = 3e-6 }, ""},
+		{"stream launch negative", func(d *Device) { d.Overheads.StreamLaunchSeconds = -1e-6 },
+			"overheads.stream_launch_seconds: must be at least 0 and under 1 second, got -1e-06"},
 		{"tile unit without kernel", func(d *Device) {
 			u := tableUnit()
 			u.Unit = UnitAttentionTile
@@ -349,6 +381,48 @@ func TestTableAt(t *testing.T) {
 	one := &Table{Rows: []float64{8}, Cols: []float64{100}, Seconds: [][]float64{{5e-6}}}
 	if got := one.At(16, 50); math.Abs(got-10e-6) > 1e-15 {
 		t.Errorf("single-point table At(16, 50) = %g, want 1e-05", got)
+	}
+}
+
+func TestTableKernelsAt(t *testing.T) {
+	tb := tableUnit().Table
+	if got := tb.KernelsAt(32, 16384); got != 1 {
+		t.Errorf("a table without counts: %v operations, want 1", got)
+	}
+	tb.Kernels = [][]float64{{2, 2, 22}, {2, 22, 22}}
+	tests := []struct {
+		name       string
+		rows, cols float64
+		want       float64
+	}{
+		{"grid point", 32, 16384, 22},
+		{"nearer the lower cols", 32, 8000, 2},
+		{"nearer the upper cols", 32, 9000, 22},
+		{"a tie takes the lower point", 64, 2048, 2},
+		{"nearer the upper rows", 100, 4096, 22},
+		{"below the grid", 1, 1, 2},
+		{"beyond the grid", 1 << 20, 1 << 20, 22},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tb.KernelsAt(tt.rows, tt.cols); got != tt.want {
+				t.Errorf("KernelsAt(%v, %v) = %v, want %v", tt.rows, tt.cols, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLaunch(t *testing.T) {
+	o := Overheads{LaunchSeconds: 2e-6}
+	if got := o.Launch(true); got != 2e-6 {
+		t.Errorf("no stream figure: stream launch %g, want the launch 2e-06", got)
+	}
+	o.StreamLaunchSeconds = 3e-6
+	if got := o.Launch(true); got != 3e-6 {
+		t.Errorf("stream launch %g, want 3e-06", got)
+	}
+	if got := o.Launch(false); got != 2e-6 {
+		t.Errorf("graph launch %g, want 2e-06", got)
 	}
 }
 

@@ -62,6 +62,10 @@ type Options struct {
 	// ended in a synchronize (as the SparQ paper's GPU benchmarks time
 	// theirs): the prediction adds the device's Overheads.HostSyncSeconds.
 	HostTimed bool
+	// Stream says the host issued the kernels one at a time into a stream
+	// (eager or host-timed calls) instead of replaying them from a CUDA
+	// graph: each launch costs the device's Overheads.Launch(true).
+	Stream bool
 }
 
 // Bound names what limits a stage.
@@ -202,7 +206,7 @@ func Predict(tr *traces.Trace, dev *hwmodel.Device, opts Options) (*Prediction, 
 		}
 	}
 	for i := range tr.Stages {
-		sp, err := predictStage(tr, i, dev, place, dtype)
+		sp, err := predictStage(tr, i, dev, place, dtype, opts.Stream)
 		if err != nil {
 			return nil, fmt.Errorf("device %s: stage %s: %w", dev.Name, tr.Stages[i].Name, err)
 		}
@@ -323,7 +327,7 @@ func placeTensors(tr *traces.Trace, dev *hwmodel.Device, override map[traces.Rol
 }
 
 // predictStage prices stage i.
-func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.MemoryLevel, dtype string) (StagePrediction, error) {
+func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.MemoryLevel, dtype string, stream bool) (StagePrediction, error) {
 	st := tr.Stages[i]
 	sp := StagePrediction{Name: st.Name, WorkUnits: st.WorkUnits}
 	cu := dev.Concurrency
@@ -461,7 +465,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.ArithmeticIntensity = float64(sp.Flops) / float64(memBytes)
 	}
 
-	sp.OverheadSeconds += float64(st.LaunchCount())*dev.Overheads.LaunchSeconds + dev.Overheads.SyncSeconds
+	sp.OverheadSeconds += float64(st.LaunchCount())*dev.Overheads.Launch(stream) + dev.Overheads.SyncSeconds
 	if a.SoftmaxRows > 0 {
 		if sm, ok := dev.Unit("softmax", dtype); ok {
 			sp.SoftmaxSeconds = sm.CallSeconds(float64(a.SoftmaxRows), float64(a.Exps))
@@ -506,6 +510,14 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		// top-k throughput price the selection as compares (above).
 		if tk, ok := dev.Unit("topk", dtype); ok {
 			sp.SelectSeconds = tk.CallSeconds(float64(a.SelectRows), float64(a.SelectElems))
+			if stream && tk.Table != nil && a.SelectRows > 0 {
+				// The table's graph replays paid the graph's launch for
+				// each of the call's kernels; issued into a stream, the
+				// kernels beyond the one the stage counts pay the
+				// difference too.
+				n := tk.Table.KernelsAt(float64(a.SelectRows), float64(a.SelectElems)/float64(a.SelectRows))
+				sp.OverheadSeconds += (n - 1) * (dev.Overheads.Launch(true) - dev.Overheads.Launch(false))
+			}
 		}
 	}
 	sp.Seconds = sp.OverheadSeconds + work + sp.SelectSeconds

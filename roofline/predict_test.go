@@ -289,6 +289,61 @@ func TestEagerDispatchTakesTheSlowerOfHostAndDevice(t *testing.T) {
 	}
 }
 
+// Kernels the host issues into a stream (eager PyTorch) cost the device's
+// stream launch each, where it measured one: every stage's launches, and
+// the kernels of a top-k call beyond the one its stage counts, which the
+// graph-timed table priced at the graph's launch.
+func TestStreamDispatchPaysTheStreamLaunch(t *testing.T) {
+	shape := kernels.Shape{Batch: 4, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 16384}
+	tr := trace(t, shape, kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice})
+	dev := devtest.GPU()
+	const extra = 1e-6
+	predict := func(o Options) map[string]StagePrediction {
+		t.Helper()
+		p, err := Predict(tr, dev, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]StagePrediction{}
+		for _, s := range p.Stages {
+			out[s.Name] = s
+		}
+		return out
+	}
+	// Without a stream figure both dispatches read the same.
+	base := predict(Options{})
+	for name, s := range predict(Options{Stream: true}) {
+		if s.Seconds != base[name].Seconds {
+			t.Errorf("no stream figure: stage %s %g s in a stream, %g replayed", name, s.Seconds, base[name].Seconds)
+		}
+	}
+	dev.Overheads.StreamLaunchSeconds = dev.Overheads.LaunchSeconds + extra
+	// Top-k: 2 operations per call for 32 rows (top-r over d_h), 22 for
+	// 32 rows of 16K positions (softmax-topk).
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: "topk", DType: "fp32", OpsPerSecond: 1e12, Table: &hwmodel.Table{
+		Rows: []float64{32}, Cols: []float64{128, 16384}, Seconds: [][]float64{{10e-6, 50e-6}}, Kernels: [][]float64{{2, 22}}}})
+	graph, stream := predict(Options{}), predict(Options{Stream: true})
+	topkKernels := map[string]float64{"top-r": 2, "softmax-topk": 22}
+	for i, st := range tr.Stages {
+		g, s := graph[st.Name], stream[st.Name]
+		want := float64(st.LaunchCount()) * extra
+		if n, ok := topkKernels[st.Name]; ok {
+			want += (n - 1) * extra
+		}
+		if got := s.OverheadSeconds - g.OverheadSeconds; math.Abs(got-want) > 1e-12 {
+			t.Errorf("stage %d %s: the stream adds %g s of overhead, want %g", i, st.Name, got, want)
+		}
+		if s.SelectSeconds != g.SelectSeconds || s.MemorySeconds != g.MemorySeconds {
+			t.Errorf("stage %s: the stream moved select or memory time", st.Name)
+		}
+	}
+	for _, name := range []string{"top-r", "softmax-topk"} {
+		if _, ok := graph[name]; !ok {
+			t.Fatalf("trace has no %s stage", name)
+		}
+	}
+}
+
 // A device with measured top-k and softmax tables prices SparQ's
 // softmax-topk stage from them, by rows and row length: the softmax overlaps
 // the stage's own reads, the top-k adds after it.

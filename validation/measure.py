@@ -815,6 +815,105 @@ def micro_launch(m, quick):
         log("cupy launch benchmark skipped:", repr(e))
 
 
+def queued_seconds(fn, calls, reps):
+    """Device seconds per call of fn when `calls` calls are issued into the
+    stream behind a torch.cuda._sleep spin that outlasts their issue, so the
+    device runs them back to back as eager PyTorch runs with the host ahead:
+    (median, min, max, samples) over the samples in which the spin was still
+    running when the last call was issued, or None."""
+    if not SLEEP_RATE:
+        SLEEP_RATE.append(sleep_cycles_per_s())
+
+    def many():
+        for _ in range(calls):
+            fn()
+
+    many()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    many()
+    issue = time.perf_counter() - t0
+    torch.cuda.synchronize()
+    sleep_s = max(0.02, 10 * issue)
+    ts, bad = [], 0
+    while len(ts) < reps and bad < 3:
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        torch.cuda._sleep(int(sleep_s * SLEEP_RATE[0]))
+        e0.record()
+        many()
+        queued = not e0.query()
+        e1.record()
+        e1.synchronize()
+        if queued:
+            ts.append(e0.elapsed_time(e1) / 1e3 / calls)
+        else:
+            bad += 1
+            sleep_s *= 4
+    return (statistics.median(ts), min(ts), max(ts), len(ts)) if ts else None
+
+
+def micro_queued_launch(m, quick):
+    """Device time per kernel when the host issues kernels one at a time into
+    a stream (eager PyTorch), against the same kernels replayed from a CUDA
+    graph (queued_seconds: the host's issue time is not in the figure); and
+    how many device operations torch.topk runs per call over SparQ's sizes,
+    with its time per call both ways."""
+    log("micro: per-kernel device time, queued in a stream vs replayed from a graph")
+    N = 100 if quick else 200
+    reps = 5 if quick else 9
+    x = torch.randn(1, device="cuda")
+    cases = [("torch_add1", 0, lambda: x.add_(1.0)),
+             ("triton_empty", 0, lambda: _empty_kernel[(1,)](x))]
+    keep = [x]
+    for size in (1 << 20, 1 << 21, 1 << 22):
+        src = torch.randn(size // 2, device="cuda", dtype=torch.float16)
+        dst = torch.empty_like(src)
+        BLOCK = 8192
+        grid = triton.cdiv(src.numel(), BLOCK)
+        part = torch.empty(grid, device="cuda", dtype=torch.float32)
+        keep += [src, dst, part]
+        cases.append((f"copy;size={size}", 2 * size, lambda s=src, d=dst: d.copy_(s)))
+        cases.append((f"read;size={size}", size,
+                      lambda s=src, p=part, g=grid, n=src.numel(): _read_kernel[(g,)](s, p, n, BLOCK=BLOCK, num_warps=8)))
+    for name, nbytes, fn in cases:
+        t = queued_seconds(fn, N, reps)
+        if t:
+            m.row("qlaunch", f"kernel={name};n={N}", "stream", nbytes, t)
+        else:
+            log(f"  qlaunch {name}: the spin ended before the launches were issued; no sample")
+
+        def many(fn=fn):
+            for _ in range(N):
+                fn()
+
+        m.row("qlaunch", f"kernel={name};n={N}", "graph", nbytes, time_pass(many, N, graph=True, min_n=5, max_n=reps))
+    del keep, cases
+    torch.cuda.empty_cache()
+
+    log("micro: torch.topk's device operations per call, queued in a stream vs a graph")
+    shapes = [(rows, 128, 32, torch.float16) for rows in (32, 128, 512, 2048)]
+    shapes += [(rows, S, 128, torch.float32) for rows in (32, 128, 512, 2048)
+               for S in (1024, 4096, 16384, 65536, 131072) if rows * S * 4 <= (1 << 30)]
+    for rows, S, k, dt in shapes[:3] if quick else shapes:
+        x = torch.randn(rows, S, device="cuda", dtype=dt)
+        fn = lambda x=x, k=k: torch.topk(x, k, dim=-1)  # noqa: E731
+        fn()
+        ops = device_ops(fn)
+        calls = max(2, min(20, 400 // max(1, int(ops["ops"]))))
+        case = f"rows={rows};cols={S};k={k};dtype={'fp16' if dt == torch.float16 else 'fp32'};ops={ops['ops']:g}"
+        t = queued_seconds(fn, calls, reps)
+        if t:
+            m.row("topk_ops", case, "stream", x.numel() * x.element_size(), t)
+
+        def many(fn=fn, calls=calls):
+            for _ in range(calls):
+                fn()
+
+        m.row("topk_ops", case, "graph", x.numel() * x.element_size(), time_pass(many, calls, graph=True, min_n=5, max_n=reps))
+        del x
+    torch.cuda.empty_cache()
+
 _MMA_SRC = r"""
 extern "C" __global__ void mma_loop(float* out, int iters) {
     // CHAINS independent m16n8k16 fp16 -> fp32 mma.sync accumulators per
@@ -1937,7 +2036,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm (kernels, hostcheck, mma, tile, dot, inflight, bmm: not in the default set)")
+                    "inflight,bmm,qlaunch (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -1991,6 +2090,8 @@ def main():
         attempt("micro_inflight", lambda: micro_inflight(m, args.quick))
     if "bmm" in parts:
         attempt("micro_bmm", lambda: micro_bmm(m, args.quick, args.rotate_bytes))
+    if "qlaunch" in parts:
+        attempt("micro_queued_launch", lambda: micro_queued_launch(m, args.quick))
     if "tgather" in parts or "micro" in parts:
         attempt("micro_torch_gather", lambda: micro_torch_gather(m, args.quick, args.rotate_bytes))
     if "host" in parts:

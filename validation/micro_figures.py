@@ -191,6 +191,27 @@ def main():
         # the median is the per-kernel cost a graph of small kernels pays.
         say("launch: median small kernel in a graph", f"{statistics.median(small) * 1e6:.2f}",
             f" us (copy/read 1-4 MiB: {', '.join(f'{v * 1e6:.2f}' for v in small)})")
+    queued = {mode: [float(r[4]) for r in rows if r[0] == "qlaunch" and r[2] == mode
+                     and fields(r[1])["kernel"] in ("copy", "read")] for mode in ("stream", "graph")}
+    if queued["stream"]:
+        # The same statistic as the graph figure above, for kernels queued
+        # in a stream (eager PyTorch with the host ahead): stream_launch_seconds.
+        extra = statistics.median(queued["stream"]) - statistics.median(queued["graph"])
+        say("stream launch: median small kernel queued", f"{statistics.median(queued['stream']) * 1e6:.2f}",
+            f" us (graph of {fields(next(r for r in rows if r[0] == 'qlaunch')[1])['n']}:"
+            f" {statistics.median(queued['graph']) * 1e6:.2f} us; {extra * 1e6:.2f} us more per kernel)")
+        if small:
+            say("stream_launch_seconds (graph launch + that)", f"{(statistics.median(small) + extra) * 1e6:.2f}", " us")
+    ops = {}
+    for r in rows:
+        if r[0] == "topk_ops" and r[2] == "graph":
+            f = fields(r[1])
+            ops[(int(f["rows"]), int(f["cols"]))] = int(float(f["ops"]))
+    if ops:
+        print(f"topk kernels table (operations per call; rows {sorted({r for r, _ in ops})},"
+              f" cols {sorted({c for _, c in ops})}):")
+        for r in sorted({r for r, _ in ops}):
+            print("            - [" + ", ".join(str(ops.get((r, c), "?")) for c in sorted({c for _, c in ops})) + f"]  # {r} rows")
     one = [r for r in rows if r[0] == "read_programs" and r[1].startswith("programs=1;block=8192;warps=8")]
     if one and lat:
         rate = float(one[0][5]) * 1e9

@@ -168,6 +168,9 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 	}
 
 	p("\n  overheads per stage: launch %s, sync %s", units.Seconds(d.Overheads.LaunchSeconds), units.Seconds(d.Overheads.SyncSeconds))
+	if d.Overheads.StreamLaunchSeconds > 0 {
+		p("  a kernel the host issues into a stream (eager) instead of a graph: launch %s", units.Seconds(d.Overheads.StreamLaunchSeconds))
+	}
 	if d.Overheads.HostSyncSeconds > 0 {
 		p("  a host-timed call (ending in a synchronize) adds %s", units.Seconds(d.Overheads.HostSyncSeconds))
 	}

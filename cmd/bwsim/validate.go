@@ -209,7 +209,8 @@ type validationJob struct {
 // host time.
 func (j validationJob) predict(tr *traces.Trace, dev *hwmodel.Device) (*roofline.Prediction, error) {
 	p, err := roofline.Predict(tr, dev, roofline.Options{Placement: j.m.PlacementMap, HostSeconds: j.m.HostSeconds,
-		HostTimed: j.m.Dispatch == roofline.DispatchHostSync})
+		HostTimed: j.m.Dispatch == roofline.DispatchHostSync,
+		Stream:    j.m.Dispatch == roofline.DispatchHostSync || j.m.Dispatch == roofline.DispatchEager})
 	if err != nil {
 		return nil, asUsage(fmt.Errorf("%s: %w", j.m.Source, err))
 	}
