@@ -296,36 +296,38 @@ func (v *validator) table(key string, t *Table) {
 			}
 		}
 	}
-	if len(t.Seconds) != len(t.Rows) {
-		v.add(key+".seconds", "has %d rows of times for %d rows values", len(t.Seconds), len(t.Rows))
-		return
-	}
-	for i, row := range t.Seconds {
-		if len(row) != len(t.Cols) {
-			v.add(fmt.Sprintf("%s.seconds[%d]", key, i), "has %d times for %d cols values", len(row), len(t.Cols))
-			continue
+	v.grid(key, "seconds", "times", t.Seconds, len(t.Rows), len(t.Cols), func(x float64) string {
+		if !(x > 0) || x >= 1 {
+			return "must be positive and under 1 second"
 		}
-		for j, x := range row {
-			if !(x > 0) || x >= 1 {
-				v.add(fmt.Sprintf("%s.seconds[%d][%d]", key, i, j), "must be positive and under 1 second, got %v", x)
-			}
-		}
-	}
-	if t.Kernels == nil {
-		return
-	}
-	if len(t.Kernels) != len(t.Rows) {
-		v.add(key+".kernels", "has %d rows of counts for %d rows values", len(t.Kernels), len(t.Rows))
-		return
-	}
-	for i, row := range t.Kernels {
-		if len(row) != len(t.Cols) {
-			v.add(fmt.Sprintf("%s.kernels[%d]", key, i), "has %d counts for %d cols values", len(row), len(t.Cols))
-			continue
-		}
-		for j, x := range row {
+		return ""
+	})
+	if t.Kernels != nil {
+		v.grid(key, "kernels", "counts", t.Kernels, len(t.Rows), len(t.Cols), func(x float64) string {
 			if !(x >= 1) || x > 1<<16 || x != math.Trunc(x) {
-				v.add(fmt.Sprintf("%s.kernels[%d][%d]", key, i, j), "must be a whole number of operations from 1 to 65536, got %v", x)
+				return "must be a whole number of operations from 1 to 65536"
+			}
+			return ""
+		})
+	}
+}
+
+// grid checks one of a table's matrices (name: seconds, kernels): rows ×
+// cols values of what (times, counts), each of which bad accepts ("") or
+// says what it must be.
+func (v *validator) grid(key, name, what string, m [][]float64, rows, cols int, bad func(float64) string) {
+	if len(m) != rows {
+		v.add(key+"."+name, "has %d rows of %s for %d rows values", len(m), what, rows)
+		return
+	}
+	for i, row := range m {
+		if len(row) != cols {
+			v.add(fmt.Sprintf("%s.%s[%d]", key, name, i), "has %d %s for %d cols values", len(row), what, cols)
+			continue
+		}
+		for j, x := range row {
+			if msg := bad(x); msg != "" {
+				v.add(fmt.Sprintf("%s.%s[%d][%d]", key, name, i, j), "%s, got %v", msg, x)
 			}
 		}
 	}

@@ -24,7 +24,13 @@ func trace(t *testing.T, shape kernels.Shape, spec kernels.Spec) *traces.Trace {
 // predictStages prices tr on dev and returns its stages by name.
 func predictStages(t *testing.T, tr *traces.Trace, dev *hwmodel.Device) map[string]StagePrediction {
 	t.Helper()
-	p, err := Predict(tr, dev, Options{})
+	return predictStagesWith(t, tr, dev, Options{})
+}
+
+// predictStagesWith is predictStages under options o.
+func predictStagesWith(t *testing.T, tr *traces.Trace, dev *hwmodel.Device, o Options) map[string]StagePrediction {
+	t.Helper()
+	p, err := Predict(tr, dev, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,18 +304,7 @@ func TestStreamDispatchPaysTheStreamLaunch(t *testing.T) {
 	tr := trace(t, shape, kernels.Spec{Method: kernels.MethodSparQ, Impl: kernels.Unfused, R: 32, K: 128, KLayout: kernels.KTwice})
 	dev := devtest.GPU()
 	const extra = 1e-6
-	predict := func(o Options) map[string]StagePrediction {
-		t.Helper()
-		p, err := Predict(tr, dev, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]StagePrediction{}
-		for _, s := range p.Stages {
-			out[s.Name] = s
-		}
-		return out
-	}
+	predict := func(o Options) map[string]StagePrediction { return predictStagesWith(t, tr, dev, o) }
 	// Without a stream figure both dispatches read the same.
 	base := predict(Options{})
 	for name, s := range predict(Options{Stream: true}) {

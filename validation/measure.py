@@ -1553,12 +1553,10 @@ def sleep_cycles_per_s():
     return 4e8 / (e0.elapsed_time(e1) / 1e3)
 
 
-def device_ops(fn, calls=3):
-    """What `calls` calls of fn put on the GPU, per call: operations (kernels,
-    memcpy, memset), of which memcpy and memset, CUDA runtime calls that wait
-    for the device (the profiler's own and our final synchronize included:
-    measure_host takes off those of an empty fn), and the operations' names
-    in issue order for one call. From torch.profiler (CUPTI)."""
+def profiled_events(fn, calls):
+    """torch.profiler's events (CPU and CUDA) over `calls` back-to-back
+    calls of fn and a final synchronize, and the device's among them in
+    start order."""
     from torch.profiler import ProfilerActivity, profile
 
     torch.cuda.synchronize()
@@ -1568,6 +1566,16 @@ def device_ops(fn, calls=3):
         torch.cuda.synchronize()
     evs = list(prof.events())
     dev = sorted((e for e in evs if str(e.device_type).endswith("CUDA")), key=lambda e: e.time_range.start)
+    return evs, dev
+
+
+def device_ops(fn, calls=3):
+    """What `calls` calls of fn put on the GPU, per call: operations (kernels,
+    memcpy, memset), of which memcpy and memset, CUDA runtime calls that wait
+    for the device (the profiler's own and our final synchronize included:
+    measure_host takes off those of an empty fn), and the operations' names
+    in issue order for one call. From torch.profiler (CUPTI)."""
+    evs, dev = profiled_events(fn, calls)
     names = [e.name for e in dev]
     waits = ("cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy", "cudaMemset")
     syncs = sum(1 for e in evs if str(e.device_type).endswith("CPU") and e.name in waits)

@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from measure import Inputs, free_samples, shape_seed, sparq_maker, time_pass
+from measure import Inputs, free_samples, profiled_events, shape_seed, sparq_maker, time_pass
 
 CASES = [  # (variant, K layout, B, H, Hkv, S)
     ("triton", "once", 4, 32, 32, 16384),
@@ -61,16 +61,7 @@ def host_busy(fn, n):
 
 
 def profile(fn, calls=6):
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as prof_ctx
-
-    torch.cuda.synchronize()
-    with prof_ctx(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-    evs = list(prof.events())
-    dev = sorted((e for e in evs if str(e.device_type).endswith("CUDA")), key=lambda e: e.time_range.start)
+    evs, dev = profiled_events(fn, calls)
     busy = sum(e.time_range.end - e.time_range.start for e in dev)
     span = dev[-1].time_range.end - dev[0].time_range.start if dev else 0
     rt = [e for e in evs if str(e.device_type).endswith("CPU") and e.name.startswith("cuda")]
