@@ -53,7 +53,7 @@ func newRunCmd() *cobra.Command {
 	var asJSON bool
 	var traceOut string
 	var devices, placement []string
-	var measure bool
+	var measure, eager bool
 	var runs int
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -76,6 +76,7 @@ updated as a server would); the trace shown is the last step's, fidelity
 the mean over the steps, and --json lists every step.`,
 		Example: `  bwsim run --method sparq --r 32 --k 128 --seq 4k --batch 8
   bwsim run --method dense --impl fused --seq 32k --heads 32 --kv-heads 8 --json
+  bwsim run --method sparq --materialize --rank-pass --seq 16k --batch 4 --device h100-sxm --eager
   bwsim run --method h2o --k 512 --steps 8
   bwsim run --method quest --k 256 --page 16 --kv-dump llama.safetensors --layer 16`,
 		Args: cobra.NoArgs,
@@ -143,7 +144,7 @@ the mean over the steps, and --json lists every step.`,
 				out.Steps = append(out.Steps, runStep{Step: st.Step, Seq: st.Seq, Trace: traces.Summarize(st.Trace), Fidelity: st.Fidelity})
 			}
 			for _, d := range devs {
-				p, err := roofline.Predict(o.Trace, d, roofline.Options{Placement: place})
+				p, err := roofline.Predict(o.Trace, d, roofline.Options{Placement: place, Stream: eager})
 				if err != nil {
 					return asUsage(err)
 				}
@@ -174,6 +175,7 @@ the mean over the steps, and --json lists every step.`,
 	cmd.Flags().StringArrayVar(&placement, "placement", nil, "place a tensor role in a memory level, ROLE=LEVEL (e.g. kv-cache=streaming); repeatable")
 	cmd.Flags().BoolVar(&measure, "measure", false, "with --device host: also time the real kernel on this machine and compare")
 	cmd.Flags().IntVar(&runs, "runs", 15, "with --measure: timed runs (the median is reported)")
+	cmd.Flags().BoolVar(&eager, "eager", false, "price the kernels as the host issues them one at a time into a stream (eager PyTorch) rather than replayed from a CUDA graph: each kernel, every one of a library top-k's included, at the device's stream launch figure where it lists one")
 	addDeviceFlags(cmd.Flags())
 	return cmd
 }

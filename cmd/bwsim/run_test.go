@@ -86,6 +86,35 @@ func TestRunSteps(t *testing.T) {
 	}
 }
 
+// --eager prices every launch at the device's stream figure: an unfused
+// SparQ step on the H100, 16 of its stages' kernels and the top-k's extra
+// ones, takes longer than replayed from a graph, and a device without a
+// stream figure reads the same.
+func TestRunEager(t *testing.T) {
+	step := func(dev string, eager bool) float64 {
+		t.Helper()
+		args := append([]string{"run", "--json", "--method", "sparq", "--materialize", "--rank-pass", "--device", dev}, runWorkload...)
+		if eager {
+			args = append(args, "--eager")
+		}
+		code, stdout, stderr := profileCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var out runOutput
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Predictions[0].Seconds
+	}
+	if g, e := step("h100-sxm", false), step("h100-sxm", true); !(e > g) {
+		t.Errorf("h100-sxm: eager step %g s, graph %g s: want eager longer", e, g)
+	}
+	if g, e := step("a100-80gb", false), step("a100-80gb", true); e != g {
+		t.Errorf("a100-80gb (no stream figure): eager step %g s, graph %g s: want equal", e, g)
+	}
+}
+
 func TestRunBadMethodFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
