@@ -53,9 +53,11 @@ func TestRunEveryMethod(t *testing.T) {
 	}
 }
 
-func TestRunSteps(t *testing.T) {
-	args := append([]string{"run", "--json", "--method", "h2o", "--k", "64", "--steps", "3"}, runWorkload...)
-	code, stdout, stderr := profileCLI(t, args...)
+// runJSON runs `bwsim run --json` with args on the small workload and
+// decodes its output.
+func runJSON(t *testing.T, args ...string) runOutput {
+	t.Helper()
+	code, stdout, stderr := profileCLI(t, append(append([]string{"run", "--json"}, args...), runWorkload...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -63,6 +65,11 @@ func TestRunSteps(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+func TestRunSteps(t *testing.T) {
+	out := runJSON(t, "--method", "h2o", "--k", "64", "--steps", "3")
 	if len(out.Steps) != 3 || out.Config.Steps != 3 {
 		t.Fatalf("%d steps, config %+v", len(out.Steps), out.Config)
 	}
@@ -80,7 +87,7 @@ func TestRunSteps(t *testing.T) {
 		t.Errorf("top-level fidelity %.6g is not the steps' mean %.6g", out.Fidelity.RelL2Error, mean)
 	}
 	// The table form lists the steps too.
-	code, stdout, _ = profileCLI(t, "run", "--method", "window", "--k", "64", "--steps", "2", "--seq", "512", "--heads", "4", "--head-dim", "32", "--no-host-file")
+	code, stdout, _ := profileCLI(t, "run", "--method", "window", "--k", "64", "--steps", "2", "--seq", "512", "--heads", "4", "--head-dim", "32", "--no-host-file")
 	if code != 0 || !strings.Contains(stdout, "2 steps; the stage and tensor tables show the last one") || !strings.Contains(stdout, "mean over 2 steps") {
 		t.Errorf("exit %d, output:\n%s", code, stdout)
 	}
@@ -93,19 +100,11 @@ func TestRunSteps(t *testing.T) {
 func TestRunEager(t *testing.T) {
 	step := func(dev string, eager bool) float64 {
 		t.Helper()
-		args := append([]string{"run", "--json", "--method", "sparq", "--materialize", "--rank-pass", "--device", dev}, runWorkload...)
+		args := []string{"--method", "sparq", "--materialize", "--rank-pass", "--device", dev}
 		if eager {
 			args = append(args, "--eager")
 		}
-		code, stdout, stderr := profileCLI(t, args...)
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
-		}
-		var out runOutput
-		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
-			t.Fatal(err)
-		}
-		return out.Predictions[0].Seconds
+		return runJSON(t, args...).Predictions[0].Seconds
 	}
 	if g, e := step("h100-sxm", false), step("h100-sxm", true); !(e > g) {
 		t.Errorf("h100-sxm: eager step %g s, graph %g s: want eager longer", e, g)
