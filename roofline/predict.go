@@ -17,6 +17,9 @@
 //
 // and per step the sum of the stages, or the host's time to issue them when
 // they are dispatched eagerly and the host is the slower (Options.HostSeconds).
+// A launch costs the device's graph figure, or its stream figure when the
+// host issues the kernels one at a time (Options.Stream), where a library
+// call's every kernel counts (a top-k table's kernel counts).
 //
 // where moved bytes are the traced extents folded to the level's access
 // granularity (a 2-byte gather costs a 32-byte sector), counted once per
