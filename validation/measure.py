@@ -532,7 +532,15 @@ def _capture(run):
 
 
 def time_pass(run, calls, graph=False, target_s=0.04, min_n=5, max_n=40, warm=2):
-    """Median seconds per call of run(), which makes `calls` calls."""
+    """Median seconds per call of run(), which makes `calls` calls.
+
+    Python's garbage collector is off while the passes are timed, as it is
+    while the host's issue time is taken (free_samples): a collection costs
+    the host up to ~300 us inside an eager call (validation/NOTES.md,
+    session 10), depends on what the measuring process holds rather than
+    on the call, and a timing with it on cannot be compared with a host
+    figure taken with it off. Files measured before session 11 were timed
+    with it on."""
     g = None
     if graph:
         g = _capture(run)
@@ -544,19 +552,24 @@ def time_pass(run, calls, graph=False, target_s=0.04, min_n=5, max_n=40, warm=2)
     torch.cuda.synchronize()
     e0 = torch.cuda.Event(enable_timing=True)
     e1 = torch.cuda.Event(enable_timing=True)
-    e0.record()
-    fn()
-    e1.record()
-    e1.synchronize()
-    t = e0.elapsed_time(e1) / 1e3
-    n = int(min(max_n, max(min_n, target_s / max(t, 1e-7))))
-    st = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-    en = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-    for i in range(n):
-        st[i].record()
+    gc.collect()
+    gc.disable()
+    try:
+        e0.record()
         fn()
-        en[i].record()
-    torch.cuda.synchronize()
+        e1.record()
+        e1.synchronize()
+        t = e0.elapsed_time(e1) / 1e3
+        n = int(min(max_n, max(min_n, target_s / max(t, 1e-7))))
+        st = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        en = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        for i in range(n):
+            st[i].record()
+            fn()
+            en[i].record()
+        torch.cuda.synchronize()
+    finally:
+        gc.enable()
     ts = [a.elapsed_time(b) / 1e3 / calls for a, b in zip(st, en)]
     del g
     return statistics.median(ts), min(ts), max(ts), n
@@ -1321,7 +1334,8 @@ def micro_bmm(m, quick, rotate_bytes):
 # Attention measurements
 
 HEADER = ["device", "method", "impl", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "k_layout",
-          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets"]
+          "dtype", "seconds", "placement", "variant", "seconds_min", "seconds_max", "samples", "sets",
+          "host_issue_seconds"]
 
 
 class Results:
@@ -1331,10 +1345,11 @@ class Results:
         self.device = device
         self.rows = []
 
-    def add(self, method, impl, x, r, k, layout, variant, t, sets):
+    def add(self, method, impl, x, r, k, layout, variant, t, sets, host=None):
         med, lo, hi, n = t
         row = [self.device, method, impl, x.B, x.H, x.Hkv, x.D, x.S, r or "", k or "", layout or "", "fp16",
-               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets]
+               f"{med:.6e}", "", variant, f"{lo:.6e}", f"{hi:.6e}", n, sets,
+               "" if host is None else f"{host:.6e}"]
         self.w.writerow(row)
         self.f.flush()
         self.rows.append(row)
@@ -1462,10 +1477,15 @@ def measure_shape(res, B, H, Hkv, S, D, pairs_rk, args, dense=True, sparq_varian
 
         for graph in (False, True):
             vname = variant + ("+graph" if graph else "")
-            t = attempt(f"{vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}",
-                        lambda: time_pass(run, len(fns), graph=graph))
-            if t is not None:
-                res.add(method, impl, x0, r, k, layout, vname, t, len(fns))
+            name = f"{vname} B={B} S={S} g={H // Hkv} r={r} k={k} {layout}"
+            t = attempt(name, lambda: time_pass(run, len(fns), graph=graph))
+            if t is None:
+                continue
+            # The host's issue time of this very call, in this process,
+            # right after its eager timing and under the same collector
+            # setting (the host part's figure, free_samples, taken per row).
+            host = None if graph else attempt("host " + name, lambda: free_loop(fns[0], CHECK_CALLS, CHECK_SAMPLES))
+            res.add(method, impl, x0, r, k, layout, vname, t, len(fns), host)
 
     if dense:
         for name, be in sdpa_backends():
@@ -2070,8 +2090,12 @@ def main():
             for line in head:
                 fh.write(line + "\n")
             if path == rpath:
-                fh.write("# seconds: median per call (CUDA events around a pass over `sets` rotating input sets, / sets);"
-                         " '+graph' variants replay the pass as a CUDA graph; the others are eager PyTorch\n")
+                fh.write("# seconds: median per call (CUDA events around a pass over `sets` rotating input sets, / sets,"
+                         " Python's GC off while timing); '+graph' variants replay the pass as a CUDA graph; the others"
+                         " are eager PyTorch\n")
+                fh.write(f"# host_issue_seconds (eager rows): the host's time to issue one call, right after its eager"
+                         f" timing: median over {CHECK_SAMPLES} samples of {CHECK_CALLS} back-to-back calls issued after"
+                         " torch.cuda.synchronize with the GPU idle, GC off (free_samples)\n")
             csv.writer(fh).writerow(hdr)
     m = Micro(mpath)
     res = Results(rpath, device)
