@@ -7,15 +7,18 @@ empty-kernel launch). Writes, under --out:
 
   measured.csv  dense and SparQ decode attention, the bwsim measurement
                 format (validation/README.md), machine facts and the exact
-                command in '#' comment lines;
+                command in '#' comment lines; eager rows also carry
+                host_issue_seconds, the issue time of the row's own call
+                taken right after its eager timing (a diagnostic:
+                validation/hostnoise.py);
   micro.csv     microbenchmarks (copy, read, gathers by row size, read
                 bandwidth against the number of thread blocks, pointer-chase
                 latency, launch overhead, torch.topk / softmax; parts
                 mma and tile: instruction rates and the fused attention
                 kernels' query-tile throughput);
   host.csv      host dispatch (part `host`): the CPU time to issue one eager
-                call of each implementation while a spin kernel holds the
-                GPU busy, and the GPU operations per call (torch.profiler);
+                call of each implementation right after a synchronize with
+                the GPU idle, and the GPU operations per call (torch.profiler);
   kernels.csv   per-kernel device times (part `kernels`, not run by
                 default): each GPU operation of one call of every
                 implementation, in issue order, with its median device
@@ -25,7 +28,8 @@ empty-kernel launch). Writes, under --out:
 Timing: CUDA events around a pass over R rotating input sets (R chosen so a
 pass touches >= --rotate-bytes, several times the L2), per-call time = pass
 time / R, warm-up passes first, the median over samples reported (min and
-max kept). Every input is drawn from N(0, 1), never zeros. Each kernel is
+max kept), Python's garbage collector off while timing. Every input is
+drawn from N(0, 1), never zeros. Each kernel is
 checked against a float32 reference before it is timed. "+graph" variants
 capture the pass in a CUDA graph and time its replays (no CPU dispatch in
 the time); the others time eager PyTorch, CPU dispatch included.
