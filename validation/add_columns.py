@@ -114,6 +114,12 @@ def data_lines(lines):
     return [(i, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+def read_rows(path):
+    """A measured or host file's data rows as dicts (comments and blank lines skipped)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
+
+
 def parse(line):
     return next(csv.reader([line.rstrip("\r\n")]))
 
@@ -144,8 +150,7 @@ def host_medians(paths):
     runs). Rows without a value (no valid sample) are left out."""
     per, every = {}, {}
     for path in paths:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
+        rows = read_rows(path)
         fper, fevery = {}, {}
         for r in rows:
             if r["host_seconds"]:

@@ -19,18 +19,12 @@ If the host's pace were steady, both would sit near 1 with a narrow spread.
   python3 validation/hostnoise.py validation/h100-rowhost-run1.csv validation/h100-rowhost-run2.csv
 """
 
-import csv
 import statistics
 import sys
 
-from add_columns import topk_multiblock
+from add_columns import read_rows, topk_multiblock
 
 KEY = ("method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k")
-
-
-def rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")))
 
 
 def pct(xs):
@@ -40,7 +34,7 @@ def pct(xs):
 
 def main(paths):
     for path in paths:
-        rs = rows(path)
+        rs = read_rows(path)
         if not rs or "host_issue_seconds" not in rs[0]:
             sys.exit(f"{path}: no host_issue_seconds column (a run of measure.py before session 11?)")
         graph = {(r["variant"].removesuffix("+graph"),) + tuple(r[c] for c in KEY): float(r["seconds"])
