@@ -21,11 +21,14 @@ and ten columns after the existing ones (validation/README.md defines them):
   host_seconds  eager rows only: the median host_seconds of the same variant
                 and k_layout over the shapes of each host file (the least
                 of the files' medians: interference only adds host time)
-                where SparQ's torch.topk over S takes the same path (one
-                block per row: 2 GPU operations; multi-block radix select:
-                22, see topk_multiblock), falling back to every shape when
-                no host shape took that path; empty for graph rows and for
-                variants not measured there;
+                that issue the same GPU operations: SparQ's torch.topk
+                over S takes the same path (one block per row: 2 GPU
+                operations; multi-block radix select: 22, see
+                topk_multiblock), sdpa-math issues as many (math_ops: 14,
+                16 under GQA, more where TensorIterator splits a pass over
+                2^31 bytes), falling back to every shape when no host shape
+                matches; empty for graph rows and for variants not measured
+                there;
   split         positions per program of the stages that scan S, where the
                 implementation's grid differs from bwsim's default:
                 `triton-split` (step 1 split along S, grid.approx_grid),
@@ -135,11 +138,36 @@ def topk_multiblock(slices, size):
             or (slices > 4000 and size >= 400))
 
 
-def host_key(variant, layout, method, batch, kv_heads, seq):
-    """Host figures are shared by rows of the same variant and K layout whose
-    SparQ selection takes the same torch.topk path (B x Hkv rows over S)."""
+def math_ops(batch, heads, kv_heads, seq, head_dim):
+    """GPU operations of one eager sdpa-math decode call (PyTorch 2.11's math
+    backend, NOTES.md session 5): 14 (q, K and V cast to fp32, q and K
+    scaled, the two cuBLAS products, the _safe_softmax chain, the fp16
+    casts), 2 more under GQA (K and V repeated to H heads after the cast),
+    and every elementwise pass over more than 2^31 bytes (the casts of K
+    and V, the repeats, the scaling of the repeated K) split by
+    TensorIterator's 32-bit indexing into one kernel per 2^31 bytes: a fact
+    of the library, which the host pays for in launches. torch.profiler
+    counts the same at 5 of the 6 host shapes (26 against 25 at B 4, 32/8,
+    S 128K)."""
+    def pieces(nbytes):
+        return -(-nbytes // 2**31)
+    kv32 = batch * kv_heads * seq * head_dim * 4
+    rep32 = batch * heads * seq * head_dim * 4
+    ops = 14 + 2 * (pieces(kv32) - 1) + (pieces(rep32) - 1)
+    if heads > kv_heads:
+        ops += 2 + 2 * (pieces(rep32) - 1)
+    return ops
+
+
+def host_key(variant, layout, method, batch, heads, kv_heads, seq, head_dim):
+    """Host figures are shared by rows of the same variant and K layout that
+    issue the same GPU operations: SparQ rows whose selection takes the same
+    torch.topk path (B x Hkv rows over S), sdpa-math rows with the same
+    operation count (math_ops)."""
     multi = method == "sparq" and topk_multiblock(int(batch) * int(kv_heads), int(seq))
-    return (variant, layout, multi)
+    ops = math_ops(int(batch), int(heads), int(kv_heads), int(seq), int(head_dim)) \
+        if variant.removesuffix("+graph") == "sdpa-math" else None
+    return (variant, layout, multi, ops)
 
 
 def host_medians(paths):
@@ -154,7 +182,8 @@ def host_medians(paths):
         fper, fevery = {}, {}
         for r in rows:
             if r["host_seconds"]:
-                key = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["kv_heads"], r["seq"])
+                key = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["heads"], r["kv_heads"], r["seq"],
+                               r["head_dim"])
                 fper.setdefault(key, []).append(float(r["host_seconds"]))
                 fevery.setdefault(key[:2], []).append(float(r["host_seconds"]))
         for acc, f in ((per, fper), (every, fevery)):
@@ -221,8 +250,8 @@ def main():
         graph = variant.endswith("+graph")
         host = ""
         if not graph:
-            key = host_key(variant, f[col["k_layout"]], f[col["method"]], f[col["batch"]], f[col["kv_heads"]],
-                           f[col["seq"]])
+            key = host_key(variant, f[col["k_layout"]], f[col["method"]], f[col["batch"]], f[col["heads"]],
+                           f[col["kv_heads"]], f[col["seq"]], f[col["head_dim"]])
             if key in med:
                 host = f"{med[key]:.6e}"
             elif key[:2] in every:
@@ -260,7 +289,8 @@ def main():
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
             " dispatch = graph for '+graph' variants, else eager;"
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
-            f" measured in each of {hosts} whose SparQ torch.topk takes the same (one-block or multi-block) path,"
+            f" measured in each of {hosts} that issue the same GPU operations (SparQ: the same one-block or"
+            " multi-block torch.topk path; sdpa-math: the same operation count),"
             " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass and kernel from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
@@ -279,7 +309,7 @@ def main():
         raise
     n_eager = sum(1 for _, ln in rows[1:] if not parse(ln)[col["variant"]].endswith("+graph"))
     print(f"{args.measured}: {len(rows) - 1} rows from {src}, {n_eager} eager, least seconds over {n_runs} run(s);"
-          f" host_seconds for {len(med)} (variant, k_layout, topk path)"
+          f" host_seconds for {len(med)} (variant, k_layout, topk path, operations)"
           + (f"; not measured: {sorted(missing)}" if missing else ""))
 
 

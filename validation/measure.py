@@ -15,7 +15,8 @@ empty-kernel launch). Writes, under --out:
                 bandwidth against the number of thread blocks, pointer-chase
                 latency, launch overhead, torch.topk / softmax; parts
                 mma and tile: instruction rates and the fused attention
-                kernels' query-tile throughput);
+                kernels' query-tile throughput; part burst: a grid's time
+                when each thread block reads once and stops);
   host.csv      host dispatch (part `host`): the CPU time to issue one eager
                 call of each implementation right after a synchronize with
                 the GPU idle, and the GPU operations per call (torch.profiler);
@@ -91,6 +92,19 @@ def _read_prog_kernel(x_ptr, out_ptr, per_prog, BLOCK: tl.constexpr):
     for i in range(0, per_prog, BLOCK):
         acc += tl.load(base + i + tl.arange(0, BLOCK)).to(tl.float32)
     tl.store(out_ptr + pid, tl.sum(acc, 0))
+
+
+@triton.jit
+def _burst_kernel(x_ptr, out_ptr, TILES: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
+    # One burst per program: TILES independent [ROWS, COLS] loads issued
+    # before any is used (no loop to pipeline), then one value written.
+    pid = tl.program_id(0)
+    base = x_ptr + pid.to(tl.int64) * (TILES * ROWS * COLS)
+    offs = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
+    acc = tl.zeros([ROWS, COLS], tl.float32)
+    for t in tl.static_range(TILES):
+        acc += tl.load(base + t * ROWS * COLS + offs).to(tl.float32)
+    tl.store(out_ptr + pid, tl.sum(tl.sum(acc, 1), 0))
 
 
 @triton.jit
@@ -1116,6 +1130,40 @@ def micro_inflight(m, quick):
     torch.cuda.empty_cache()
 
 
+def micro_burst(m, quick, rotate_bytes):
+    """One burst per thread block: a grid of P programs, each reading B bytes
+    from DRAM with every load issued before the first is used, then writing
+    one value (_burst_kernel; B = 16 KiB to 128 KiB, 4-16 warps so no
+    program holds more than 256 bytes per thread), replayed in a CUDA graph
+    over rotating buffers so the L2 serves none of it. A kernel whose
+    blocks each move one tile and stop (FlashAttention-2's split-KV kernel
+    at one key block per split, cuDNN's at 128 keys) cannot pipeline a
+    block's first load behind anything: its time is at least this one's.
+    Primitives only; never an attention kernel's timing."""
+    log("micro: one burst per thread block (grid x bytes per block)")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    progs = [sms, 2 * sms] if quick else [32, 64, sms, 2 * sms, 4 * sms, 8 * sms, 16 * sms]
+    # (rows, tiles, warps): one tile is [rows, 128] fp16.
+    shapes = [(64, 1, 4), (128, 1, 4)] if quick else [(64, 1, 4), (128, 1, 4), (128, 2, 8), (128, 4, 16)]
+    for rows, tiles, warps in shapes:
+        per = rows * 128 * 2 * tiles
+        for p in progs:
+            ns = n_sets(p * per, rotate_bytes)
+            buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
+            out = torch.empty(p, device="cuda", dtype=torch.float32)
+            views = [buf[i * p * per // 2:(i + 1) * p * per // 2] for i in range(ns)]
+
+            def run(views=views, out=out, p=p):
+                for v in views:
+                    _burst_kernel[(p,)](v, out, TILES=tiles, ROWS=rows, COLS=128, num_warps=warps)
+
+            t = attempt(f"burst P={p} B={per}", lambda run=run, ns=ns: time_pass(run, ns, graph=True, min_n=5, max_n=20))
+            if t is not None:
+                m.row("burst", f"programs={p};bytes_per_program={per};warps={warps}", "graph", p * per, t)
+            del buf, out, views
+        torch.cuda.empty_cache()
+
+
 # The fused SDPA kernels whose query tile measure.py's tile part times:
 # (bwsim's kernel name, SDPA backend name, query rows per thread block).
 # FA2's non-split forward kernel on sm90 tiles 128 query rows x 64 keys;
@@ -2068,7 +2116,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm,qlaunch (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch: not in the default set)")
+                    "inflight,bmm,qlaunch,burst (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -2120,6 +2168,8 @@ def main():
         attempt("micro_mma", lambda: micro_mma(m, args.quick))
     if "tile" in parts:
         attempt("micro_tile", lambda: micro_tile(m, args.quick))
+    if "burst" in parts:
+        attempt("micro_burst", lambda: micro_burst(m, args.quick, args.rotate_bytes))
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:
