@@ -96,8 +96,8 @@ def _read_prog_kernel(x_ptr, out_ptr, per_prog, BLOCK: tl.constexpr):
 
 @triton.jit
 def _burst_kernel(x_ptr, out_ptr, TILES: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
-    # One burst per program: TILES independent [ROWS, COLS] loads issued
-    # before any is used (no loop to pipeline), then one value written.
+    # One burst per program: TILES [ROWS, COLS] loads, none depending on
+    # another (an unrolled block, no loop to pipeline), then one value written.
     pid = tl.program_id(0)
     base = x_ptr + pid.to(tl.int64) * (TILES * ROWS * COLS)
     offs = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
@@ -1132,7 +1132,7 @@ def micro_inflight(m, quick):
 
 def micro_burst(m, quick, rotate_bytes):
     """One burst per thread block: a grid of P programs, each reading B bytes
-    from DRAM with every load issued before the first is used, then writing
+    from DRAM in loads that depend on none other (unrolled, no loop), then writing
     one value (_burst_kernel; B = 16 KiB to 128 KiB, 4-16 warps so no
     program holds more than 256 bytes per thread), replayed in a CUDA graph
     over rotating buffers so the L2 serves none of it. A kernel whose
