@@ -166,7 +166,7 @@ def host_key(variant, layout, method, batch, heads, kv_heads, seq, head_dim):
     operation count (math_ops)."""
     multi = method == "sparq" and topk_multiblock(int(batch) * int(kv_heads), int(seq))
     ops = math_ops(int(batch), int(heads), int(kv_heads), int(seq), int(head_dim)) \
-        if variant.removesuffix("+graph") == "sdpa-math" else None
+        if variant == "sdpa-math" else None
     return (variant, layout, multi, ops)
 
 

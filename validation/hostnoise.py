@@ -10,9 +10,10 @@ time at least 1.5x the same shape's CUDA-graph timing, which is the
 device's time), prints the percentiles of
 
   own      eager seconds / the row's own host_issue_seconds;
-  variant  eager seconds / the median host_issue_seconds of the same
-           variant, K layout and torch.topk path over the run's shapes
-           (the rule add_columns.py applies to the separate host files).
+  variant  eager seconds / the median host_issue_seconds of the row's
+           add_columns.host_key group (variant, K layout, torch.topk path,
+           sdpa-math's operation count) over the run's shapes: the rule
+           add_columns.py applies to the separate host files.
 
 If the host's pace were steady, both would sit near 1 with a narrow spread.
 
@@ -22,7 +23,7 @@ If the host's pace were steady, both would sit near 1 with a narrow spread.
 import statistics
 import sys
 
-from add_columns import read_rows, topk_multiblock
+from add_columns import host_key, read_rows
 
 KEY = ("method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k")
 
@@ -43,8 +44,8 @@ def main(paths):
         path_of = {}
         by_variant = {}
         for r in eager:
-            multi = r["method"] == "sparq" and topk_multiblock(int(r["batch"]) * int(r["kv_heads"]), int(r["seq"]))
-            path_of[id(r)] = (r["variant"], r["k_layout"], multi)
+            path_of[id(r)] = host_key(r["variant"], r["k_layout"], r["method"], r["batch"], r["heads"],
+                                      r["kv_heads"], r["seq"], r["head_dim"])
             by_variant.setdefault(path_of[id(r)], []).append(float(r["host_issue_seconds"]))
         med = {k: statistics.median(v) for k, v in by_variant.items()}
         own, var = [], []
