@@ -108,6 +108,25 @@ def _burst_kernel(x_ptr, out_ptr, TILES: tl.constexpr, ROWS: tl.constexpr, COLS:
 
 
 @triton.jit
+def _phased_burst_kernel(x_ptr, out_ptr, PHASES: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
+    # PHASES [ROWS, COLS] loads per program, each after the one before has
+    # arrived: its address depends on the previous tile's sum (through a
+    # comparison random data never meets, so the offset stays 0), as a
+    # kernel that loads K, waits, then loads V; then one value written.
+    pid = tl.program_id(0)
+    base = x_ptr + pid.to(tl.int64) * (PHASES * ROWS * COLS)
+    offs = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
+    total = 0.0
+    dep = 0
+    for t in tl.static_range(PHASES):
+        tile = tl.load(base + t * ROWS * COLS + dep + offs).to(tl.float32)
+        s = tl.sum(tl.sum(tile, 1), 0)
+        dep = (s > 3.0e38).to(tl.int32)
+        total += s
+    tl.store(out_ptr + pid, total)
+
+
+@triton.jit
 def _gather_kernel(t_ptr, out_ptr, mask_rows, seed, ELEMS: tl.constexpr, ROWS: tl.constexpr):
     # ROWS pseudo-random rows of ELEMS fp16 elements per program; row numbers
     # come from an integer hash, so no index array is read.
@@ -1164,6 +1183,46 @@ def micro_burst(m, quick, rotate_bytes):
         torch.cuda.empty_cache()
 
 
+def micro_phases(m, quick, rotate_bytes):
+    """Dependent load phases per thread block: a grid of P programs, each
+    loading PHASES tiles of 32 KiB ([128, 128] fp16) one after another, the
+    next tile's address waiting on the previous tile's sum
+    (_phased_burst_kernel, 4 warps), beside the same bytes in one burst
+    (_burst_kernel, independent loads). The difference is what a kernel pays
+    for loading in dependent phases (K, then V) when it has no loop to hide
+    them in. CUDA graph, rotating buffers. Primitives only; never an
+    attention kernel's timing."""
+    log("micro: dependent load phases per thread block")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    progs = [2 * sms] if quick else [sms, 256, 2 * sms, 4 * sms]
+    rows, cols = 128, 128
+    tile = rows * cols * 2
+    for phases in ([1, 2] if quick else [1, 2, 3, 4]):
+        per = phases * tile
+        for p in progs:
+            ns = n_sets(p * per, rotate_bytes)
+            buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
+            out = torch.empty(p, device="cuda", dtype=torch.float32)
+            views = [buf[i * p * per // 2:(i + 1) * p * per // 2] for i in range(ns)]
+            for kind in ("phased", "burst"):
+                if kind == "burst" and phases == 1:
+                    continue  # one phase is one burst
+
+                def run(views=views, out=out, p=p, kind=kind):
+                    for v in views:
+                        if kind == "phased":
+                            _phased_burst_kernel[(p,)](v, out, PHASES=phases, ROWS=rows, COLS=cols, num_warps=4)
+                        else:
+                            _burst_kernel[(p,)](v, out, TILES=phases, ROWS=rows, COLS=cols, num_warps=4)
+
+                t = attempt(f"{kind} P={p} phases={phases}",
+                            lambda run=run, ns=ns: time_pass(run, ns, graph=True, min_n=5, max_n=20))
+                if t is not None:
+                    m.row(kind, f"programs={p};phases={phases};bytes_per_program={per};warps=4", "graph", p * per, t)
+            del buf, out, views
+        torch.cuda.empty_cache()
+
+
 # The fused SDPA kernels whose query tile measure.py's tile part times:
 # (bwsim's kernel name, SDPA backend name, query rows per thread block).
 # FA2's non-split forward kernel on sm90 tiles 128 query rows x 64 keys;
@@ -2116,7 +2175,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm,qlaunch,burst (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst: not in the default set)")
+                    "inflight,bmm,qlaunch,burst,phases (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -2170,6 +2229,8 @@ def main():
         attempt("micro_tile", lambda: micro_tile(m, args.quick))
     if "burst" in parts:
         attempt("micro_burst", lambda: micro_burst(m, args.quick, args.rotate_bytes))
+    if "phases" in parts:
+        attempt("micro_phases", lambda: micro_phases(m, args.quick, args.rotate_bytes))
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:

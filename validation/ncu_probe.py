@@ -23,6 +23,13 @@ On the GPU machine (leave the clocks alone: --clock-control none):
       --log-file STALLS.csv python3 validation/ncu_probe.py --only 0,1,2,3,4,5,10,11,13
 Anywhere, one row per kernel (the table validation/h100-ncu.csv holds):
   python3 validation/ncu_probe.py --summarize SECTIONS.csv STALLS.csv --out validation/h100-ncu.csv
+
+Instruction counts (session 13: how many query rows each fused kernel's tile
+computes, from its tensor-pipe instructions):
+  ncu --clock-control none --profile-from-start off --csv --page raw \\
+      --metrics 'sm__inst_executed_pipe_tensor_op_hmma.sum,gpu__time_duration.sum,launch__shared_mem_per_block_dynamic,launch__shared_mem_per_block_static,launch__grid_size,launch__block_size,launch__registers_per_thread,dram__bytes_read.sum,sm__inst_executed_pipe_xu.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active' \\
+      --log-file HMMA.csv python3 validation/ncu_probe.py --only 3,4,5,6,7,16,17
+  python3 validation/ncu_probe.py --instructions HMMA.csv --out validation/h100-ncu-hmma.csv
 """
 
 import argparse
@@ -51,6 +58,8 @@ CASES = [
     ("torch-compile twice B64 32/32 S4K", 64, 32, 32, 4096, "torch-compile", "twice"),
     ("torch-compile twice B1 32/32 S16K", 1, 32, 32, 16384, "torch-compile", "twice"),
     ("torch-gather twice B64 32/32 S4K", 64, 32, 32, 4096, "torch-gather", "twice"),
+    ("sdpa-cudnn B4 32/8 S1K", 4, 32, 8, 1024, "sdpa-cudnn", ""),
+    ("sdpa-cudnn B64 32/32 S4K", 64, 32, 32, 4096, "sdpa-cudnn", ""),
 ]
 
 # Columns of the summary: (column, section run's metric name).
@@ -165,17 +174,74 @@ def summarize(sections, stalls, out):
         raise
 
 
+# The instruction-count run (`--page raw`, one row per kernel): the
+# columns it needs.
+INSTRUCTION_METRICS = [
+    ("registers", "launch__registers_per_thread"),
+    ("smem_dynamic_bytes", "launch__shared_mem_per_block_dynamic"),
+    ("duration_ns", "gpu__time_duration.sum"),
+    ("dram_read_bytes", "dram__bytes_read.sum"),
+    ("tensor_pct", "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"),
+    ("hmma_inst", "sm__inst_executed_pipe_tensor_op_hmma.sum"),
+    ("xu_inst", "sm__inst_executed_pipe_xu.sum"),
+]
+# Multiply-accumulates of one warp-level HMMA instruction on sm_80/sm_90
+# (mma.sync m16n8k16; a wmma m16n16k16 compiles to two of them).
+HMMA_MACS = 16 * 8 * 16
+
+
+def summarize_instructions(raw, out):
+    """One row per kernel of an instruction-count run: its tensor-pipe
+    instructions, the multiply-accumulates they make, and the query rows of
+    the tile that many MACs imply for the case's attention (MACs over
+    2 x S x D x B x Hkv: both products, every key, per KV head, as a GQA
+    group runs as one tile's rows)."""
+    rows = _csv_rows(raw)
+    col = {h: j for j, h in enumerate(rows[0])}
+    kernels = [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "block": r[col["Block Size"]], "r": r}
+               for r in rows[2:]]  # row 1: units
+    d = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(prefix=".ncu-", suffix=".csv", dir=d)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write("# Nsight Compute 2025.3.1 on the lent H100 SXM (--clock-control none), one call per case after\n"
+                     "# 3 warm-up calls; instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
+                     "# (see its docstring). macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv);\n"
+                     "# duration under ncu's cache control (caches flushed).\n")
+            w = csv.writer(fh)
+            w.writerow(["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in INSTRUCTION_METRICS]
+                       + ["macs", "tile_rows"])
+            for case, order, k in _split_cases(kernels):
+                name, B, _, Hkv, S, _, _ = CASES[case]
+                vals = [k["r"][col[m]].replace(",", "") for _, m in INSTRUCTION_METRICS]
+                hmma = int(float(vals[5] or 0))
+                macs = hmma * HMMA_MACS
+                rows_ = macs / (2 * S * D * B * Hkv)
+                w.writerow([case, name, order, k["name"][:120], k["grid"], k["block"]] + vals
+                           + [macs, f"{rows_:g}" if macs else ""])
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--list", action="store_true", help="print the cases and exit")
     ap.add_argument("--only", default="", help="comma list of case indices to run (default: all)")
     ap.add_argument("--summarize", nargs="+", metavar="CSV",
                     help="SECTIONS.csv [STALLS.csv]: write one row per kernel to --out instead of running")
-    ap.add_argument("--out", default="validation/h100-ncu.csv", help="with --summarize: the table to write")
+    ap.add_argument("--instructions", metavar="RAW.csv",
+                    help="an instruction-count run's CSV: write one row per kernel to --out instead of running")
+    ap.add_argument("--out", default="validation/h100-ncu.csv",
+                    help="with --summarize or --instructions: the table to write")
     args = ap.parse_args()
     if args.list:
         for i, c in enumerate(CASES):
             print(1000 + i, c[0])
+        return
+    if args.instructions:
+        summarize_instructions(args.instructions, args.out)
         return
     if args.summarize:
         if len(args.summarize) > 2:
