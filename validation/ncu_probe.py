@@ -153,21 +153,29 @@ def summarize(sections, stalls, out):
             extra[(case, order)] = (r[col["dram__bytes_read.sum"]].replace(",", ""),
                                     r[col["sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"]],
                                     " ".join(f"{n}={v:.2f}" for n, v in top))
+    table = []
+    for case, order, k in _split_cases(list(kernels.values())):
+        m = k["m"]
+        dram, tensor, st = extra.get((case, order), ("", "", ""))
+        table.append([case, CASES[case][0], order, k["name"][:120], k["grid"], k["block"]]
+                     + [m.get(name, "") for _, name in SECTION_METRICS] + [dram, tensor, st])
+    _write_table(out, "made by: python3 validation/ncu_probe.py --summarize (see its docstring);\n"
+                      "# stalls: the five largest smsp__average_warps_issue_stalled_*_per_issue_active ratios\n"
+                      "# (cases of the second run only)", HEADER, table)
+
+
+def _write_table(out, made_by, header, table):
+    """Write table under the files' common comment (made_by completes it)
+    to out, atomically: a temporary file in the same directory, renamed."""
     d = os.path.dirname(os.path.abspath(out))
     fd, tmp = tempfile.mkstemp(prefix=".ncu-", suffix=".csv", dir=d)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write("# Nsight Compute 2025.3.1 on the lent H100 SXM (--clock-control none), one call per case after\n"
-                     "# 3 warm-up calls; made by: python3 validation/ncu_probe.py --summarize (see its docstring);\n"
-                     "# stalls: the five largest smsp__average_warps_issue_stalled_*_per_issue_active ratios\n"
-                     "# (cases of the second run only); duration under ncu's cache control (caches flushed).\n")
+                     f"# 3 warm-up calls; {made_by}; duration under ncu's cache control (caches flushed).\n")
             w = csv.writer(fh)
-            w.writerow(HEADER)
-            for case, order, k in _split_cases(list(kernels.values())):
-                m = k["m"]
-                dram, tensor, st = extra.get((case, order), ("", "", ""))
-                w.writerow([case, CASES[case][0], order, k["name"][:120], k["grid"], k["block"]]
-                           + [m.get(name, "") for _, name in SECTION_METRICS] + [dram, tensor, st])
+            w.writerow(header)
+            w.writerows(table)
         os.replace(tmp, out)
     except BaseException:
         os.unlink(tmp)
@@ -200,29 +208,17 @@ def summarize_instructions(raw, out):
     col = {h: j for j, h in enumerate(rows[0])}
     kernels = [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "block": r[col["Block Size"]], "r": r}
                for r in rows[2:]]  # row 1: units
-    d = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=".ncu-", suffix=".csv", dir=d)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write("# Nsight Compute 2025.3.1 on the lent H100 SXM (--clock-control none), one call per case after\n"
-                     "# 3 warm-up calls; instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
-                     "# (see its docstring). macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv);\n"
-                     "# duration under ncu's cache control (caches flushed).\n")
-            w = csv.writer(fh)
-            w.writerow(["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in INSTRUCTION_METRICS]
-                       + ["macs", "tile_rows"])
-            for case, order, k in _split_cases(kernels):
-                name, B, _, Hkv, S, _, _ = CASES[case]
-                vals = [k["r"][col[m]].replace(",", "") for _, m in INSTRUCTION_METRICS]
-                hmma = int(float(vals[5] or 0))
-                macs = hmma * HMMA_MACS
-                rows_ = macs / (2 * S * D * B * Hkv)
-                w.writerow([case, name, order, k["name"][:120], k["grid"], k["block"]] + vals
-                           + [macs, f"{rows_:g}" if macs else ""])
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    table = []
+    for case, order, k in _split_cases(kernels):
+        name, B, _, Hkv, S, _, _ = CASES[case]
+        vals = [k["r"][col[m]].replace(",", "") for _, m in INSTRUCTION_METRICS]
+        macs = int(float(vals[5] or 0)) * HMMA_MACS
+        table.append([case, name, order, k["name"][:120], k["grid"], k["block"]] + vals
+                     + [macs, f"{macs / (2 * S * D * B * Hkv):g}" if macs else ""])
+    _write_table(out, "instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
+                      "# (see its docstring); macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv)",
+                 ["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in INSTRUCTION_METRICS]
+                 + ["macs", "tile_rows"], table)
 
 
 def main():
