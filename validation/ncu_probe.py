@@ -118,6 +118,15 @@ def _csv_rows(path):
         return list(csv.reader(ln for ln in fh if not ln.startswith("==")))
 
 
+def _raw_kernels(path):
+    """A `--page raw` run's columns ({name: index}) and its kernels in
+    launch order, each a dict with 'name', 'grid', 'block' and the row 'r'."""
+    rows = _csv_rows(path)
+    col = {h: j for j, h in enumerate(rows[0])}
+    return col, [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "block": r[col["Block Size"]], "r": r}
+                 for r in rows[2:]]  # row 1: units
+
+
 def _split_cases(kernels):
     """[(case index, order, kernel)] from kernels in launch order, each a
     dict with 'name' and 'grid': the marker's grid names the case."""
@@ -142,9 +151,7 @@ def summarize(sections, stalls, out):
         k["m"][r[col["Metric Name"]]] = r[col["Metric Value"]].replace(",", "")
     extra = {}
     if stalls:
-        rows = _csv_rows(stalls)
-        col = {h: j for j, h in enumerate(rows[0])}
-        raw = [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "r": r} for r in rows[2:]]  # row 1: units
+        col, raw = _raw_kernels(stalls)
         for case, order, k in _split_cases(raw):
             r = k["r"]
             st = {h[len(STALL_PREFIX):-len(STALL_SUFFIX)]: float(r[j].replace(",", "")) for h, j in col.items()
@@ -204,16 +211,13 @@ def summarize_instructions(raw, out):
     the tile that many MACs imply for the case's attention (MACs over
     2 x S x D x B x Hkv: both products, every key, per KV head, as a GQA
     group runs as one tile's rows)."""
-    rows = _csv_rows(raw)
-    col = {h: j for j, h in enumerate(rows[0])}
-    kernels = [{"name": r[col["Kernel Name"]], "grid": r[col["Grid Size"]], "block": r[col["Block Size"]], "r": r}
-               for r in rows[2:]]  # row 1: units
+    col, kernels = _raw_kernels(raw)
     table = []
     for case, order, k in _split_cases(kernels):
         name, B, _, Hkv, S, _, _ = CASES[case]
-        vals = [k["r"][col[m]].replace(",", "") for _, m in INSTRUCTION_METRICS]
-        macs = int(float(vals[5] or 0)) * HMMA_MACS
-        table.append([case, name, order, k["name"][:120], k["grid"], k["block"]] + vals
+        vals = {c: k["r"][col[m]].replace(",", "") for c, m in INSTRUCTION_METRICS}
+        macs = int(float(vals["hmma_inst"] or 0)) * HMMA_MACS
+        table.append([case, name, order, k["name"][:120], k["grid"], k["block"]] + list(vals.values())
                      + [macs, f"{macs / (2 * S * D * B * Hkv):g}" if macs else ""])
     _write_table(out, "instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
                       "# (see its docstring); macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv)",
