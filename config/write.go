@@ -125,6 +125,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		if c.HeadDim != 0 {
 			w(4, "head_dim: %d", c.HeadDim)
 		}
+		if c.TileBytes != 0 {
+			w(4, "tile_bytes: %d", c.TileBytes)
+		}
 		w(4, "dtype: %s", str(c.DType))
 		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
 		if c.FloorSeconds != 0 {

@@ -163,7 +163,10 @@ type Compute struct {
 	// blocks of Cols multiply-accumulates each), or UnitMatmul (a library's
 	// batched matrix product: the Table gives a call's time for Rows
 	// products over Cols key positions each, OpsPerSecond counts
-	// multiply-accumulates at the largest grid point).
+	// multiply-accumulates at the largest grid point), or UnitTileLoads
+	// (a split-KV kernel's dependent tile loads: the Table gives a call's
+	// time for Rows thread blocks each loading Cols tiles of TileBytes one
+	// after another, OpsPerSecond counts bytes at the largest grid point).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// Kernel names the kernel an attention-tile unit was measured on
 	// (flash2, mem-efficient), a matmul unit's product form
@@ -175,6 +178,9 @@ type Compute struct {
 	// dimension. 0 for every other unit.
 	QueryRows int `mapstructure:"query_rows" json:"query_rows,omitempty"`
 	HeadDim   int `mapstructure:"head_dim" json:"head_dim,omitempty"`
+	// TileBytes is the size of the tile a tile-loads unit's blocks load
+	// (32 KiB: 128 keys of a d_h = 128 fp16 K or V). 0 for every other unit.
+	TileBytes int `mapstructure:"tile_bytes" json:"tile_bytes,omitempty"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
@@ -450,6 +456,29 @@ func (d *Device) MatmulUnit(form string, rows, headDim int, dtype string) (Compu
 		}
 	}
 	return best, found
+}
+
+// UnitTileLoads is the unit of a split-KV attention kernel's tile loads
+// (traces.Stage.TileLoads), measured on a kernel reduced to its loads: each
+// thread block copies its K and V tiles into shared memory one at a time,
+// issuing the next only when the last has landed, as FlashAttention-2's and
+// cuDNN's split-KV kernels do. When a grid fits on the device at once its
+// blocks load in lockstep, so each tile costs a round trip the other blocks
+// cannot hide, and a one-tile-per-load call reads far below the memory's
+// rate (on an H200, 256 blocks loading two 32 KiB tiles each take 7.7 µs,
+// 2.2 TB/s).
+const UnitTileLoads = "tile-loads"
+
+// TileLoadUnit returns the device's tile-loads unit; ok is false where none
+// was measured. The loads are bytes, whatever their type: one unit serves
+// every dtype.
+func (d *Device) TileLoadUnit() (Compute, bool) {
+	for _, c := range d.Compute {
+		if c.Unit == UnitTileLoads && c.Table != nil && c.TileBytes > 0 {
+			return c, true
+		}
+	}
+	return Compute{}, false
 }
 
 // TileUnit returns the attention-tile unit measured on kernel for dtype,

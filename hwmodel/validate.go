@@ -44,7 +44,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile, UnitMatmul}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile, UnitMatmul, UnitTileLoads}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -235,6 +235,8 @@ func (v *validator) compute(cs []Compute) {
 			v.add(key+".kernel", "an %s unit names the kernel it measures", UnitAttentionTile)
 		case c.Unit == UnitMatmul:
 			v.matmul(key, c)
+		case c.Unit == UnitTileLoads:
+			v.tileLoads(key, c)
 		case c.Unit == "copy" && c.Kernel != "" && c.Kernel != CopyScattered:
 			v.add(key+".kernel", "a copy unit's pattern is %s or empty (whole rows), got %q", CopyScattered, c.Kernel)
 		case c.Unit != UnitAttentionTile && c.Unit != "copy" && c.Kernel != "":
@@ -242,6 +244,9 @@ func (v *validator) compute(cs []Compute) {
 		}
 		if c.Unit != UnitMatmul && (c.QueryRows != 0 || c.HeadDim != 0) {
 			v.add(key, "only %s units take query_rows and head_dim, not %q", UnitMatmul, c.Unit)
+		}
+		if c.Unit != UnitTileLoads && c.TileBytes != 0 {
+			v.add(key+".tile_bytes", "only %s units take tile_bytes, not %q", UnitTileLoads, c.Unit)
 		}
 		id := ud{c.Unit, c.DType, c.Kernel, c.QueryRows, c.HeadDim}
 		if j, dup := seen[id]; dup {
@@ -252,8 +257,8 @@ func (v *validator) compute(cs []Compute) {
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
 		v.latency(key+".floor_seconds", c.FloorSeconds)
 		if c.Table != nil {
-			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile && c.Unit != UnitMatmul {
-				v.add(key+".table", "only library primitives (topk, softmax, %s, %s) take a table, not %q", UnitAttentionTile, UnitMatmul, c.Unit)
+			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile && c.Unit != UnitMatmul && c.Unit != UnitTileLoads {
+				v.add(key+".table", "only library primitives (topk, softmax, %s, %s, %s) take a table, not %q", UnitAttentionTile, UnitMatmul, UnitTileLoads, c.Unit)
 			}
 			v.table(key+".table", c.Table)
 		}
@@ -275,6 +280,20 @@ func (v *validator) matmul(key string, c Compute) {
 	}
 	if c.Table == nil {
 		v.add(key+".table", "a %s unit is its measured table", UnitMatmul)
+	}
+}
+
+// tileLoads checks what a tile-loads unit's lookup needs: the tile it was
+// measured with and its table.
+func (v *validator) tileLoads(key string, c Compute) {
+	if c.Kernel != "" {
+		v.add(key+".kernel", "a %s unit names no kernel, got %q", UnitTileLoads, c.Kernel)
+	}
+	if c.TileBytes < 16 || c.TileBytes > 1<<24 {
+		v.add(key+".tile_bytes", "must be 16 B to 16 MiB, got %d", c.TileBytes)
+	}
+	if c.Table == nil {
+		v.add(key+".table", "a %s unit is its measured table", UnitTileLoads)
 	}
 }
 

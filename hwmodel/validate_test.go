@@ -121,8 +121,17 @@ func TestValidate(t *testing.T) {
 		{"duplicate compute", func(d *Device) { d.Compute = append(d.Compute, d.Compute[0]) },
 			"compute[3]: duplicate of compute[0] (vector fp32)"},
 		{"table", func(d *Device) { d.Compute = append(d.Compute, tableUnit()) }, ""},
+		{"tile loads", func(d *Device) { d.Compute = append(d.Compute, tileLoadUnit()) }, ""},
+		{"tile loads without a tile", func(d *Device) { u := tileLoadUnit(); u.TileBytes = 0; d.Compute = append(d.Compute, u) },
+			"compute[3].tile_bytes: must be 16 B to 16 MiB, got 0"},
+		{"tile loads without a table", func(d *Device) { u := tileLoadUnit(); u.Table = nil; d.Compute = append(d.Compute, u) },
+			"compute[3].table: a tile-loads unit is its measured table"},
+		{"tile loads with a kernel", func(d *Device) { u := tileLoadUnit(); u.Kernel = "flash2"; d.Compute = append(d.Compute, u) },
+			`compute[3].kernel: a tile-loads unit names no kernel, got "flash2"`},
+		{"tile bytes on topk", func(d *Device) { u := tableUnit(); u.TileBytes = 32768; d.Compute = append(d.Compute, u) },
+			`compute[3].tile_bytes: only tile-loads units take tile_bytes, not "topk"`},
 		{"table on vector", func(d *Device) { d.Compute[0].Table = tableUnit().Table },
-			`compute[0].table: only library primitives (topk, softmax, attention-tile, matmul) take a table, not "vector"`},
+			`compute[0].table: only library primitives (topk, softmax, attention-tile, matmul, tile-loads) take a table, not "vector"`},
 		{"table rows descending", func(d *Device) { u := tableUnit(); u.Table.Rows = []float64{128, 32}; d.Compute = append(d.Compute, u) },
 			"compute[3].table.rows[1]: must be above the previous point (128), got 32"},
 		{"table zero cols", func(d *Device) { u := tableUnit(); u.Table.Cols[0] = 0; d.Compute = append(d.Compute, u) },
@@ -296,6 +305,15 @@ func tableUnit() Compute {
 		Rows:    []float64{32, 128},
 		Cols:    []float64{1024, 4096, 16384},
 		Seconds: [][]float64{{10e-6, 20e-6, 40e-6}, {20e-6, 40e-6, 80e-6}},
+	}}
+}
+
+// tileLoadUnit is a valid tile-loads unit: 32 KiB tiles.
+func tileLoadUnit() Compute {
+	return Compute{Unit: UnitTileLoads, DType: "fp16", OpsPerSecond: 4e12, TileBytes: 32768, Table: &Table{
+		Rows:    []float64{64, 256},
+		Cols:    []float64{1, 2, 8},
+		Seconds: [][]float64{{3e-6, 4.8e-6, 14.7e-6}, {4.5e-6, 7.7e-6, 22.5e-6}},
 	}}
 }
 

@@ -124,7 +124,12 @@ func (m *denseMethod) declare(p *plan) {
 		units := p.scanUnits(ScanChunk)
 		m.sAttn = p.tr.AddStage(StageAttention, units)
 		p.tr.Stages[m.sAttn].TileKernel = p.spec.Tile.Kernel
-		if m.splits = units / p.pairs(); m.splits > 1 {
+		m.splits = units / p.pairs()
+		if tk := int64(p.spec.TileKeys); tk > 0 {
+			per := (S + m.splits - 1) / m.splits
+			p.tr.Stages[m.sAttn].TileLoads = 2 * ((per + tk - 1) / tk)
+		}
+		if m.splits > 1 {
 			D := int64(p.shape.HeadDim)
 			m.partials = p.tr.AddTensor(traces.Tensor{Name: TensorPartials, Role: traces.RoleIntermediate, ElemBytes: 4,
 				Shape: []int64{B, H, m.splits, D + 1}, Layout: "B,H,splits,D+1"})

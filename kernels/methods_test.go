@@ -857,6 +857,38 @@ func TestDenseSerialCombine(t *testing.T) {
 	}
 }
 
+// Tile keys make every work unit of fused dense attention load its K and V
+// tiles one after another: 2 x ceil(positions per unit / tile keys) tiles,
+// a split or not; the option applies to fused dense only.
+func TestDenseTileLoads(t *testing.T) {
+	shape := Shape{Batch: 2, Heads: 8, KVHeads: 2, HeadDim: 32, Seq: 1000}
+	for _, tt := range []struct {
+		split, tileKeys int
+		loads           int64
+	}{{128, 128, 2}, {100, 64, 4}, {0, 128, 4}, {1000, 128, 16}, {1000, 1000, 2}, {128, 0, 0}} {
+		spec := Spec{Method: MethodDense, Impl: Fused, Split: tt.split, TileKeys: tt.tileKeys}
+		tr := traceOneStep(t, shape, spec).Trace
+		i := slices.Index(stageNames(tr), StageAttention)
+		if i < 0 {
+			t.Fatalf("split %d: no attention stage in %v", tt.split, stageNames(tr))
+		}
+		if got := tr.Stages[i].TileLoads; got != tt.loads {
+			t.Errorf("split %d, tiles of %d keys: %d tile loads per unit, want %d", tt.split, tt.tileKeys, got, tt.loads)
+		}
+	}
+	for _, bad := range []Spec{
+		{Method: MethodDense, Impl: Unfused, TileKeys: 128},
+		{Method: MethodSparQ, Impl: Fused, R: 4, K: 8, KLayout: KTwice, TileKeys: 128},
+	} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "tile keys apply to fused dense") {
+			t.Errorf("%s %s with tile keys: error %v", bad.Impl, bad.Method, err)
+		}
+	}
+	if err := (Spec{Method: MethodDense, Impl: Fused, TileKeys: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "tile keys must be") {
+		t.Errorf("negative tile keys: error %v", err)
+	}
+}
+
 // Spec.Kernel names the code of SparQ's gather stages and only those: step
 // 1 always, the exact step when it is one kernel; the torch stages (top-r,
 // softmax and top-k) stay unnamed. Bytes do not change.

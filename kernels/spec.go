@@ -170,6 +170,13 @@ type Spec struct {
 	// an H100, long-scoreboard stalls): the combine stage's dependent loads
 	// are its splits. The default combine reduces the splits in parallel.
 	SerialCombine bool `json:"serial_combine,omitempty"`
+	// TileKeys, for fused dense attention, is the key positions of the K
+	// and V tiles the kernel loads one after another, each issued when the
+	// last has landed (128 for FlashAttention-2's split-KV kernel and
+	// cuDNN's at d_h 128): every work unit loads 2 x ceil(positions / TileKeys)
+	// tiles (traces.Stage.TileLoads), which devices price from their
+	// measured tile loads. 0: the stage streams at the memory's rate.
+	TileKeys int `json:"tile_keys,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
@@ -304,6 +311,12 @@ func (s Spec) Validate() error {
 	if s.SerialCombine && (m != MethodDense || s.Impl != Fused) {
 		return fmt.Errorf("serial combine applies to fused dense attention only (got %s %s)", s.Impl, m)
 	}
+	if s.TileKeys != 0 && (m != MethodDense || s.Impl != Fused) {
+		return fmt.Errorf("tile keys apply to fused dense attention only (got %s %s)", s.Impl, m)
+	}
+	if s.TileKeys < 0 || s.TileKeys > 1<<20 {
+		return fmt.Errorf("tile keys must be 1 to %d (0: off), got %d", 1<<20, s.TileKeys)
+	}
 	if m == MethodDense {
 		return nil
 	}
@@ -365,7 +378,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, RankPass: s.RankPass, Kernel: s.Kernel}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, TileKeys: s.TileKeys, RankPass: s.RankPass, Kernel: s.Kernel}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

@@ -57,6 +57,10 @@ import (
 //	              own kernel wrote (a group sum or cast of the logits)
 //	serial_combine  true when a fused dense kernel's combine walked its
 //	              splits one dependent load at a time (FlashAttention-2)
+//	tile_keys     key positions of the K and V tiles a fused dense kernel
+//	              loaded one after another, each issued when the last had
+//	              landed (128: FlashAttention-2's split-KV kernel, cuDNN's):
+//	              kernels.Spec.TileKeys
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
@@ -133,6 +137,9 @@ type Measurement struct {
 	RankPass bool `json:"rank_pass,omitempty"`
 	// SerialCombine is true when the combine walked the splits serially.
 	SerialCombine bool `json:"serial_combine,omitempty"`
+	// TileKeys is the key positions of the tiles a fused dense kernel
+	// loaded one after another (0: not stated).
+	TileKeys int `json:"tile_keys,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
 	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
 	// Kernel is the kernel class that ran the gathers ("": not stated).
@@ -351,15 +358,22 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 			m.HostSeconds = v
 		}
 	}
-	if s := opt("split"); s != "" {
+	for _, f := range []struct {
+		col string
+		dst *int
+	}{{"split", &m.Split}, {"tile_keys", &m.TileKeys}} {
+		s := opt(f.col)
+		if s == "" {
+			continue
+		}
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil:
-			bad("split %q: not a whole number", s)
+			bad("%s %q: not a whole number", f.col, s)
 		case n <= 0 || n > maxDim:
-			bad("split %d: must be between 1 and %d", n, maxDim)
+			bad("%s %d: must be between 1 and %d", f.col, n, maxDim)
 		default:
-			m.Split = n
+			*f.dst = n
 		}
 	}
 	// Which kernels can materialize or upcast is the kernels' rule
@@ -415,7 +429,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel}
+			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel, opt(m.TileKeys)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -426,7 +440,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel", "tile_keys"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -90,6 +90,11 @@ const (
 	// elements per ms on an H100, below the memory bandwidth for 2-byte
 	// elements).
 	BoundCopy Bound = "copy"
+	// BoundTileLoads is a stage whose thread blocks load their tiles one
+	// after another (traces.Stage.TileLoads) slower than the stage's bytes
+	// stream: each tile's round trip is exposed when the grid's blocks
+	// start together and have nothing else in flight.
+	BoundTileLoads Bound = "tile-loads"
 	// BoundMatmul is a stage whose library matrix product's measured time
 	// (the device's matmul table for its shape) exceeds what its bytes
 	// take at the memory's rate: the library's kernel for that shape runs
@@ -98,7 +103,7 @@ const (
 )
 
 // Bounds lists every Bound, in the order reports use.
-var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundCopy, BoundMatmul}
+var Bounds = []Bound{BoundMemory, BoundCompute, BoundLatency, BoundOverhead, BoundSelect, BoundSoftmax, BoundCopy, BoundMatmul, BoundTileLoads}
 
 // LevelTraffic is what one memory level moves in one stage.
 type LevelTraffic struct {
@@ -158,8 +163,14 @@ type StagePrediction struct {
 	// less the launch OverheadSeconds counts: the whole kernel, its own
 	// bytes included, so it overlaps the memory time. 0 where the device
 	// measured no product of that form, rows and head dimension.
-	MatmulSeconds float64        `json:"matmul_seconds,omitempty"`
-	Levels        []LevelTraffic `json:"levels"`
+	MatmulSeconds float64 `json:"matmul_seconds,omitempty"`
+	// TileLoadSeconds is the stage's time at the device's measured tile
+	// loads (traces.Stage.TileLoads: K and V tiles each loaded after the
+	// last has landed), less the launch OverheadSeconds counts. The
+	// measured kernel moves the stage's bytes, so it overlaps the memory
+	// time. 0 where the stage or the device has none.
+	TileLoadSeconds float64        `json:"tile_load_seconds,omitempty"`
+	Levels          []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -348,7 +359,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	}
 	grans := map[int64][]traces.TensorTraffic{}
 	order := map[int]int{} // index in sp.Tensors → sort key
-	var memBytes int64
+	var memBytes, memReadBytes int64
 	// What each level's loads move and how many elements they request: a
 	// loop step waits on its loads (stores drain behind it).
 	loopBytes, loopElems := map[string]float64{}, map[string]float64{}
@@ -381,6 +392,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 				moved := movedBytes(t, lvl, caches)
 				lt.RequestedBytes += t.Requested
 				lt.MovedBytes += moved
+				if traces.Direction(dir) == traces.Read && lvl.Role == hwmodel.RoleMemory {
+					memReadBytes += moved
+				}
 				if st.LoopSteps > 0 && traces.Direction(dir) == traces.Read {
 					loopBytes[lvl.Name] += float64(moved)
 					loopElems[lvl.Name] += float64(t.Requested) / float64(max(tr.Tensors[x.Tensor].ElemBytes, 1))
@@ -495,6 +509,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 			sp.MatmulSeconds = max(u.Table.At(float64(mm.Products), float64(mm.Keys))-dev.Overheads.LaunchSeconds, 0)
 		}
 	}
+	if st.TileLoads > 0 && memReadBytes > 0 {
+		sp.TileLoadSeconds = tileLoadSeconds(dev, st, memReadBytes, sp.MemorySeconds)
+	}
 	if a.TileMACs > 0 {
 		// The tile's work includes the arithmetic counted above (the real
 		// rows are rows of the tile): the stage computes for the longer.
@@ -506,7 +523,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	// ranks) runs them one after the other. Each moves its own bytes, so
 	// together they overlap the stage's memory time.
 	library := sp.SoftmaxSeconds + sp.CopySeconds + sp.MatmulSeconds
-	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, library)
+	work := max(sp.MemorySeconds, sp.ComputeSeconds, sp.LatencySeconds, library, sp.TileLoadSeconds)
 	if a.SelectElems > 0 {
 		// A top-k primitive runs its passes after the scores exist: it adds
 		// to the stage rather than overlapping it. Devices that list no
@@ -535,6 +552,8 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundSoftmax
 	case library > 0 && work == library:
 		sp.Bound = BoundCopy
+	case sp.TileLoadSeconds > 0 && work == sp.TileLoadSeconds:
+		sp.Bound = BoundTileLoads
 	case work == sp.MemorySeconds:
 		sp.Bound = BoundMemory
 	case work == sp.ComputeSeconds:
@@ -543,6 +562,35 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 		sp.Bound = BoundLatency
 	}
 	return sp, nil
+}
+
+// tileLoadSeconds prices a stage's dependent tile loads from the device's
+// tile-loads table: its time for the stage's work units each loading
+// TileLoads tiles, less the launch the stage's overhead counts (the table
+// times kernels replayed in a CUDA graph, as the launch figure is). A tile
+// of another size than the table's counts as that many of the table's
+// tiles (a byte-for-byte scaling, exact only at the table's tile). Past the
+// table's last column a block's further loads stream at the stage's memory
+// rate (memorySeconds is the whole stage's): over a long walk the blocks
+// drift apart and keep the memory busy, so only the first loads pay for
+// starting in lockstep. (The tables' last columns are not yet that steady
+// state: the H200's 264 blocks take 2.25 µs per load from 8 to 12 loads and
+// 1.88 µs from 12 to 16, and cuDNN's long walks read at 4.7 TB/s.) 0 where
+// the device measured no tile loads.
+func tileLoadSeconds(dev *hwmodel.Device, st traces.Stage, readBytes int64, memorySeconds float64) float64 {
+	u, ok := dev.TileLoadUnit()
+	if !ok {
+		return 0
+	}
+	units := float64(max(st.WorkUnits, 1))
+	tile := float64(readBytes) / (units * float64(st.TileLoads))
+	loads := float64(st.TileLoads) * tile / float64(u.TileBytes)
+	last := u.Table.Cols[len(u.Table.Cols)-1]
+	t := u.Table.At(units, min(loads, last))
+	if loads > last {
+		t += memorySeconds * (loads - last) / loads
+	}
+	return max(t-dev.Overheads.LaunchSeconds, 0)
 }
 
 // tileSeconds prices a stage's query tiles: from the kernel's measured

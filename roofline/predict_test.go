@@ -556,6 +556,70 @@ func TestLibraryMatmulPricedFromTheTable(t *testing.T) {
 	}
 }
 
+// A split-KV kernel that loads its K and V tiles one after another is
+// priced from the device's tile-loads table: its time for the stage's
+// blocks and tiles per block, less the launch the stage counts, where that
+// exceeds the bytes at the memory's rate. Past the table's last column the
+// further tiles stream at the stage's memory rate; a tile of another size
+// counts as that many of the table's; without the option or the table the
+// stage streams.
+func TestTileLoadsPricedFromTheTable(t *testing.T) {
+	// 8 KV heads x 8 splits of 128 keys: 64 blocks, each K then V, 32 KiB tiles.
+	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 1024}
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused, Split: 128, TileKeys: 128}
+	tr := trace(t, shape, spec)
+	var attn traces.Stage
+	for _, st := range tr.Stages {
+		if st.Name == kernels.StageAttention {
+			attn = st
+		}
+	}
+	if attn.WorkUnits != 64 || attn.TileLoads != 2 {
+		t.Fatalf("attention: %d blocks x %d tile loads, want 64 x 2", attn.WorkUnits, attn.TileLoads)
+	}
+
+	dev := devtest.GPU()
+	launch := dev.Overheads.LaunchSeconds
+	plain := predictStages(t, tr, dev)[kernels.StageAttention]
+	slow := 3 * plain.MemorySeconds
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: hwmodel.UnitTileLoads, DType: "fp16", OpsPerSecond: 1, TileBytes: 32 << 10,
+		Table: &hwmodel.Table{Rows: []float64{32, 128}, Cols: []float64{1, 4},
+			// Log-linear in both axes: 64 blocks x 2 tiles sits at launch + slow.
+			Seconds: [][]float64{{(launch + slow) / 2, (launch + slow) * 2}, {(launch + slow) / 2, (launch + slow) * 2}}}})
+	got := predictStages(t, tr, dev)[kernels.StageAttention]
+	if math.Abs(got.TileLoadSeconds-slow) > 1e-9*slow || got.Bound != BoundTileLoads {
+		t.Errorf("attention: tile loads %g s (%s), want the table less a launch, %g s, bounding it", got.TileLoadSeconds, got.Bound, slow)
+	}
+	if want := got.OverheadSeconds + slow; math.Abs(got.Seconds-want) > 1e-9*want {
+		t.Errorf("attention %g s, want overhead + table = %g", got.Seconds, want)
+	}
+
+	// 16 tiles per block against a table that ends at 4: the first 4 at
+	// the table, the other 12 of 16 at the stage's memory rate.
+	spec.Split = 1024
+	long := trace(t, shape, spec)
+	lp := predictStages(t, long, dev)[kernels.StageAttention]
+	first := (launch + slow) * 2 // the table's 4-tile column (its rows are equal)
+	if want := first + lp.MemorySeconds*12/16 - launch; math.Abs(lp.TileLoadSeconds-want) > 1e-9*want {
+		t.Errorf("16 tiles per block: %g s, want the table at 4 tiles + 12/16 of the memory time - a launch = %g", lp.TileLoadSeconds, want)
+	}
+
+	// Half-size tiles (d_h 64) count as half as many of the table's.
+	half := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 64, Seq: 1024}
+	spec.Split = 512
+	hp := predictStages(t, trace(t, half, spec), dev)[kernels.StageAttention]
+	u, _ := dev.TileLoadUnit()
+	if want := u.Table.At(8, 4) - launch; math.Abs(hp.TileLoadSeconds-want) > 1e-9*want {
+		t.Errorf("8 half-size tiles per block: %g s, want the table at 4 tiles = %g", hp.TileLoadSeconds, want)
+	}
+
+	// No tile keys: no tile loads, the same stage as without a table.
+	spec.Split, spec.TileKeys = 128, 0
+	if st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageAttention]; st.TileLoadSeconds != 0 || st.Seconds != plain.Seconds {
+		t.Errorf("without tile keys: tile loads %g s, %g s; want %g s", st.TileLoadSeconds, st.Seconds, plain.Seconds)
+	}
+}
+
 // A stage's chain of dependent loads multiplies the latency of the level
 // it waits on: a serial combine over 64 splits of partial results held in
 // L2 takes at least 64 L2 latencies.

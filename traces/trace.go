@@ -317,6 +317,12 @@ type Stage struct {
 	// LoopGathers says the loop loads single elements scattered over rows
 	// (r components of every key row) rather than runs of rows.
 	LoopGathers bool `json:"loop_gathers,omitempty"`
+	// TileLoads is how many tiles each work unit loads one after another,
+	// issuing the next only when the last has landed (a split-KV attention
+	// kernel's K and V tiles: FlashAttention-2's and cuDNN's); a device
+	// that measured such loads (its tile-loads unit) prices the stage at
+	// least at them. 0: not modelled.
+	TileLoads int64 `json:"tile_loads,omitempty"`
 	// Matmul, when set, says the stage is one library batched matrix
 	// product (cuBLAS through torch.bmm) of that shape: a device that
 	// measured the library's products prices the stage from them.
@@ -640,6 +646,9 @@ func (t *Trace) Validate() error {
 		}
 		if st.LoopSteps < 0 || st.LoopSteps > 1<<40 || (st.LoopGathers && st.LoopSteps == 0) {
 			return fmt.Errorf("stage %q: %d loop steps out of range (gathers %v)", st.Name, st.LoopSteps, st.LoopGathers)
+		}
+		if st.TileLoads < 0 || st.TileLoads > 1<<40 {
+			return fmt.Errorf("stage %q: %d tile loads out of range", st.Name, st.TileLoads)
 		}
 		if st.Matmul != nil {
 			if err := validMatmul(st.Matmul); err != nil {

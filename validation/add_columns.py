@@ -36,8 +36,10 @@ and ten columns after the existing ones (validation/README.md defines them):
                 of S: the memory-efficient backend has no split over the keys
                 for a single query) and `sdpa-flash` (FlashAttention-2's
                 choice of splits, grid.flash2_grid: all of S in one program
-                per problem when the problems fill the device); empty
-                otherwise;
+                per problem when the problems fill the device) and
+                `sdpa-cudnn` (cuDNN's split of whole 128-key tiles,
+                grid.cudnn_grid, from the launch shapes Nsight Compute
+                recorded); empty otherwise;
   materialize   `true` for `torch-gather` and `torch-compile` (torch.gather,
                 or Inductor's generated gather, writes K[:, i1] to
                 memory and the matmul reads it back); empty otherwise;
@@ -72,7 +74,12 @@ and ten columns after the existing ones (validation/README.md defines them):
                 stream below the copy rate: measure.py --only dot);
                 `cublas` for `torch-matmul` (its scores and weighted sum are
                 cuBLAS batched products, priced from measure.py --only bmm);
-                empty otherwise.
+                empty otherwise;
+  tile_keys     `128` for `sdpa-cudnn` and for `sdpa-flash` rows where FA2
+                runs its split-KV kernel: both load one 128-key K or V tile
+                per thread block at a time, the next issued when the last
+                has landed, which bwsim prices from the device's tile-loads
+                table (measure.py --only cpasync); empty otherwise.
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -91,12 +98,12 @@ import statistics
 import sys
 import tempfile
 
-from grid import approx_grid, flash2_grid
+from grid import approx_grid, cudnn_grid, flash2_grid
 
 NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile",
-       "serial_combine", "rank_pass", "kernel"]
+       "serial_combine", "rank_pass", "kernel", "tile_keys"]
 NOTE = ("# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
-        " rank_pass, kernel:")
+        " rank_pass, kernel, tile_keys:")
 RUN_NOTE = "# run "
 OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, materialize:",
              "# dispatch, host_seconds, split, materialize, upcast:",
@@ -106,7 +113,9 @@ OLD_NOTES = ("# dispatch, host_seconds:", "# dispatch, host_seconds, split, mate
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile:",
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine:",
              "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
-             " rank_pass:")
+             " rank_pass:",
+             "# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
+             " rank_pass, kernel:")
 # The columns that name a measured call: rows of different runs with the
 # same key time the same thing.
 KEY = ["variant", "method", "k_layout", "batch", "heads", "kv_heads", "head_dim", "seq", "r", "k", "dtype"]
@@ -259,7 +268,7 @@ def main():
             else:
                 missing.add(key[:2])
         base = variant.removesuffix("+graph")
-        split, tile, serial = "", "", ""
+        split, tile, serial, tkeys = "", "", "", ""
         if base == "triton-split":
             pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
             chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
@@ -274,6 +283,12 @@ def main():
             # not the kernel measure.py's tile part times: no tile stated.
             split, tile = str(per), "flash2:128" if splits == 1 else ""
             serial = "true" if splits > 1 else ""
+            # The split-KV kernel loads one 128-key K or V tile at a time.
+            tkeys = "128" if splits > 1 else ""
+        elif base == "sdpa-cudnn":
+            split = str(cudnn_grid(int(f[col["batch"]]), int(f[col["heads"]]), int(f[col["kv_heads"]]),
+                                   int(f[col["seq"]]), sms))
+            tkeys = "128"
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
@@ -283,7 +298,7 @@ def main():
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern, tkeys], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
@@ -291,7 +306,7 @@ def main():
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} that issue the same GPU operations (SparQ: the same one-block or"
             " multi-block torch.topk path; sdpa-math: the same operation count),"
-            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass and kernel from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass, kernel and tile_keys from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

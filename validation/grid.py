@@ -53,3 +53,21 @@ def flash2_grid(batch, heads, kv_heads, seq, head_dim=128, sms=132):
     if splits == 1:
         return 1, seq, 128
     return splits, -(-n_blocks // splits) * block_n, 64
+
+
+def cudnn_grid(batch, heads, kv_heads, seq, sms=132):
+    """cuDNN's fused decode attention (its sm80 flash fprop kernel with
+    16 x 128 tiles, then lean_reduction_kernel): positions per thread block.
+
+    Inferred from the launch shapes Nsight Compute recorded on an H100
+    (validation/h100-ncu-hmma.csv, 132 SMs): a GQA group shares one block
+    per (sequence, KV head) problem, and the keys are split across blocks
+    of whole 128-key tiles, as many per problem as fill 2 x SMs blocks,
+    (32, 8, 1) at B 1, 32/8, S 4K; (8, 32, 1) at B 1, 32/32, S 32K;
+    (8, 8, 4) at B 4, 32/8, S 1K; (1, 32, 64) at B 64, 32/32, S 4K. Four
+    shapes: whether the count rounds to a power of two is not settled by
+    them (no measured row tells the two apart)."""
+    problems = batch * (kv_heads if heads > kv_heads else heads)
+    n_blocks = -(-seq // 128)
+    splits = max(1, min(n_blocks, (2 * sms) // problems))
+    return -(-n_blocks // splits) * 128

@@ -1223,6 +1223,109 @@ def micro_phases(m, quick, rotate_bytes):
         torch.cuda.empty_cache()
 
 
+_CPASYNC_SRC = r"""
+// One thread block per split of a split-KV decode kernel, reduced to its
+// loads: PHASES tiles of CHUNKS 16-byte chunks each, copied global -> shared
+// with cp.async (as FlashAttention-2 and cuDNN load K and V tiles), each
+// tile summed from shared memory once it has landed, then 16 bytes per
+// thread written (FA2's split kernel writes its fp32 partial output rows).
+// PIPELINED = 0: the next tile is issued only after the previous one has
+// arrived (FA2's first key block: K, wait, then V). PIPELINED = 1: the next
+// tile is issued before waiting on the current one (double buffering, FA2's
+// loop over later key blocks). Dynamic shared memory is sized by the caller,
+// which fixes how many blocks an SM holds at once.
+extern "C" __global__ void __launch_bounds__(128) tile_phases(
+        const int4* __restrict__ x, float4* __restrict__ out, int phases, int chunks, int pipelined) {
+    extern __shared__ int4 smem[];
+    const int4* base = x + (size_t)blockIdx.x * phases * chunks;
+    float acc = 0.0f;
+    auto issue = [&](int p) {
+        int4* buf = smem + (p & 1) * chunks;
+        const int4* src = base + (size_t)p * chunks;
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+            unsigned dst;
+            asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(dst) : "l"(buf + c));
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dst), "l"(src + c));
+        }
+        asm volatile("cp.async.commit_group;");
+    };
+    issue(0);
+    for (int p = 0; p < phases; p++) {
+        if (pipelined && p + 1 < phases) {
+            issue(p + 1);
+            asm volatile("cp.async.wait_group 1;");
+        } else {
+            asm volatile("cp.async.wait_group 0;");
+        }
+        __syncthreads();
+        const int4* buf = smem + (p & 1) * chunks;
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+            int4 v = buf[c];
+            acc += (float)(v.x & 0xff) + (float)(v.w >> 24);
+        }
+        __syncthreads();
+        if (!pipelined && p + 1 < phases) issue(p + 1);
+    }
+    out[blockIdx.x * blockDim.x + threadIdx.x] = make_float4(acc, acc, acc, acc);
+}
+"""
+
+
+def micro_cpasync(m, quick, rotate_bytes):
+    """Split-KV tile loads with cp.async (CuPy raw kernel tile_phases): a
+    grid of P thread blocks of 4 warps, each copying PHASES tiles of 32 KiB
+    ([128, 128] fp16, one key block of K or V) from DRAM into shared memory,
+    either each tile after the previous one has landed (dependent) or the
+    next issued before the current is waited on (pipelined), with 80 KiB of
+    shared memory per block (FlashAttention-2's split-KV kernel for d_h 128:
+    a 64-row Q tile and one K and one V tile, 2 blocks per SM) or 40 KiB
+    (5 per SM). Replayed in a CUDA graph over rotating buffers so the L2
+    serves none of it. What a one-block-per-split kernel pays for its loads,
+    apart from its arithmetic. Primitives only; never an attention
+    kernel's timing."""
+    log("micro: cp.async tile phases per thread block (split-KV loads)")
+    import cupy as cp
+
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    mod = cp.RawModule(code=_CPASYNC_SRC, options=("-arch=sm_90", "-std=c++17"))
+    kern = mod.get_function("tile_phases")
+    kern.max_dynamic_shared_size_bytes = 80 * 1024
+    tile = 128 * 128 * 2
+    chunks = tile // 16
+    if quick:
+        cases = [(80, 0, 1, 2 * sms), (80, 0, 2, 2 * sms), (80, 1, 2, 2 * sms)]
+    else:
+        # (shared KiB, pipelined, phases, programs). The dependent grid is
+        # the table bwsim reads; the pipelined and 40 KiB rows say what
+        # the dependency and the residency cost.
+        dep_progs = [16, 32, 64, 128, sms, 192, 256, 2 * sms, 384, 512, 4 * sms, 8 * sms]
+        cases = [(80, 0, n, p) for n in (1, 2, 3, 4, 6, 8, 12, 16) for p in dep_progs]
+        cases += [(80, 1, n, p) for n in (2, 4, 8, 16) for p in (64, sms, 2 * sms, 8 * sms)]
+        # 40 KiB holds one tile: one phase only (5 blocks per SM).
+        cases += [(40, 0, 1, p) for p in (64, 2 * sms, 8 * sms)]
+    for smem_kib, pipelined, phases, p in cases:
+        per = phases * tile
+        ns = n_sets(p * per, rotate_bytes)
+        buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
+        out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
+        ptrs = [buf.data_ptr() + i * p * per for i in range(ns)]
+
+        def run(ptrs=ptrs, out=out, p=p, phases=phases, pipelined=pipelined, smem=smem_kib * 1024):
+            with cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
+                for ptr in ptrs:
+                    kern((p,), (128,), (cp.uint64(ptr), cp.uint64(out.data_ptr()), cp.int32(phases),
+                                        cp.int32(chunks), cp.int32(pipelined)), shared_mem=smem)
+
+        name = "cpasync_pipelined" if pipelined else "cpasync_dependent"
+        t = attempt(f"{name} P={p} phases={phases} smem={smem_kib}K",
+                    lambda run=run, ns=ns: time_pass(run, ns, graph=True, min_n=5, max_n=20))
+        if t is not None:
+            m.row(name, f"programs={p};phases={phases};bytes_per_program={per};warps=4;smem_kib={smem_kib}",
+                  "graph", p * per, t)
+        del buf, out
+    torch.cuda.empty_cache()
+
+
 # The fused SDPA kernels whose query tile measure.py's tile part times:
 # (bwsim's kernel name, SDPA backend name, query rows per thread block).
 # FA2's non-split forward kernel on sm90 tiles 128 query rows x 64 keys;
@@ -2175,7 +2278,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm,qlaunch,burst,phases (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases: not in the default set)")
+                    "inflight,bmm,qlaunch,burst,phases,cpasync (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases, cpasync: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -2231,6 +2334,8 @@ def main():
         attempt("micro_burst", lambda: micro_burst(m, args.quick, args.rotate_bytes))
     if "phases" in parts:
         attempt("micro_phases", lambda: micro_phases(m, args.quick, args.rotate_bytes))
+    if "cpasync" in parts:
+        attempt("micro_cpasync", lambda: micro_cpasync(m, args.quick, args.rotate_bytes))
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:

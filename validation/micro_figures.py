@@ -8,7 +8,9 @@ the ex2 and mma.sync rates, the read rate of Triton loops feeding tl.dot
 (kernel_bandwidth for kernel class triton) and their loop-step cost at a
 few programs (kernel_loops, part inflight), the fused attention kernels' query-tile
 tables (part tile: prefill calls, every tile row a real query), and cuBLAS's
-batched products as matmul tables (part bmm: synthetic tensors). Nothing
+batched products as matmul tables (part bmm: synthetic tensors), and the
+tile-loads table (part cpasync: thread blocks loading 32 KiB tiles one
+after another, a split-KV kernel reduced to its loads). Nothing
 here reads a decode attention timing.
 Standard library only.
 
@@ -159,6 +161,45 @@ def matmul_tables(rows, say):
                 print("            - [" + ", ".join(f"{v:.4g}" for v in line) + f"]  # {pp} products{note}")
 
 
+def tile_load_table(rows, say):
+    """The catalog's tile-loads unit from part cpasync: the time of P thread
+    blocks each loading N 32 KiB tiles one after another (cp.async, 80 KiB
+    of shared memory per block as FlashAttention-2's split-KV kernel
+    holds), CUDA graph. The pipelined and 40 KiB rows are printed beside
+    it: what the dependency and the residency cost."""
+    cells, other = {}, {}
+    for r in rows:
+        if r[0] in ("cpasync_dependent", "cpasync_pipelined") and r[2] == "graph":
+            f = fields(r[1])
+            key = (int(f["programs"]), int(f["phases"]))
+            if r[0] == "cpasync_dependent" and f["smem_kib"] == "80":
+                cells[key] = float(r[4])
+            else:
+                other[(r[0], f["smem_kib"]) + key] = float(r[4])
+    if not cells:
+        return
+    progs = sorted({k[0] for k in cells})
+    loads = sorted({k[1] for k in cells})
+    if any((p, n) not in cells for p in progs for n in loads):
+        say("tile loads", "incomplete grid, no table")
+        return
+    for (kind, smem, p, n), t in sorted(other.items()):
+        dep = cells.get((p, n))
+        if dep:
+            say(f"{kind} {smem} KiB, {p} blocks x {n} tiles", f"{t * 1e6:.2f} us against {dep * 1e6:.2f} dependent")
+    big = progs[-1] * loads[-1] * 32768 / cells[(progs[-1], loads[-1])]
+    print("      - unit: tile-loads")
+    print("        dtype: fp16")
+    print(f"        tile_bytes: 32768")
+    print(f"        ops_per_second: {big:.4g}")
+    print("        table:")
+    print(f"          rows: [{', '.join(str(v) for v in progs)}]")
+    print(f"          cols: [{', '.join(str(v) for v in loads)}]")
+    print("          seconds:")
+    for p in progs:
+        print("            - [" + ", ".join(f"{cells[(p, n)]:.4g}" for n in loads) + f"]  # {p} blocks")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -257,6 +298,7 @@ def main():
 
     loop_steps(rows, say)
     matmul_tables(rows, say)
+    tile_load_table(rows, say)
 
     tile = {}
     for r in rows:

@@ -159,6 +159,9 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 			rate = strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " elements/s", 1) + ", at least " + units.Seconds(c.FloorSeconds) + " a call"
 		case hwmodel.UnitAttentionTile:
 			rate = c.Kernel + ": " + strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1) + " of query tiles at the largest grid measured"
+		case hwmodel.UnitTileLoads:
+			rate = fmt.Sprintf("%s tiles loaded one after another per thread block: %s at the largest grid measured (a table over %d block counts x %d loads per block)",
+				units.Bytes(float64(c.TileBytes)), units.Bandwidth(c.OpsPerSecond), len(c.Table.Rows), len(c.Table.Cols))
 		case hwmodel.UnitMatmul:
 			rate = fmt.Sprintf("%s, %d query rows, head dim %d: %s at the largest grid measured (a table over %d product counts x %d positions)",
 				c.Kernel, c.QueryRows, c.HeadDim, strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1), len(c.Table.Rows), len(c.Table.Cols))
