@@ -162,6 +162,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 	w(3, "parallel_units: %d", d.Concurrency.ParallelUnits)
 	w(3, "work_units_per_parallel_unit: %d", d.Concurrency.WorkUnitsPerParallelUnit)
 	w(3, "inflight_bytes_per_work_unit: %s", num(d.Concurrency.InflightBytesPerWorkUnit))
+	if d.Concurrency.CompilerMapped {
+		w(3, "compiler_mapped: true")
+	}
 	w(3, "source: %s", str(d.Concurrency.Source))
 	if len(d.Links) == 0 {
 		w(2, "links: []")

@@ -323,7 +323,14 @@ type Concurrency struct {
 	// InflightBytesPerWorkUnit is the bytes one work unit keeps in flight
 	// to memory.
 	InflightBytesPerWorkUnit float64 `mapstructure:"inflight_bytes_per_work_unit" json:"inflight_bytes_per_work_unit"`
-	Source                   string  `mapstructure:"source" json:"source"`
+	// CompilerMapped says the device's compiler spreads every tensor's
+	// elements over all parallel units and each unit works on the
+	// elements it holds (Poplar on an IPU: a softmax over 32 rows runs on
+	// every tile, a row's columns split across them), so a stage occupies
+	// the whole device whatever the work units of the kernel's algorithm
+	// (a GPU's thread blocks).
+	CompilerMapped bool   `mapstructure:"compiler_mapped" json:"compiler_mapped,omitempty"`
+	Source         string `mapstructure:"source" json:"source"`
 }
 
 // Link is a connection to other devices.

@@ -347,6 +347,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	cu := dev.Concurrency
 	slots := float64(cu.ParallelUnits * cu.WorkUnitsPerParallelUnit)
 	active := math.Min(float64(max(st.WorkUnits, 1)), slots)
+	if cu.CompilerMapped {
+		active = slots
+	}
 
 	// Memory: fold each tensor at its level's granularity.
 	byLevel := map[string]*LevelTraffic{}
@@ -465,6 +468,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	a := tr.StageArith(i)
 	sp.Flops = a.Flops()
 	occupancy := math.Min(1, float64(max(st.WorkUnits, 1))/float64(max(cu.ParallelUnits, 1)))
+	if cu.CompilerMapped {
+		occupancy = 1
+	}
 	vec, ok := dev.Peak("vector", dtype)
 	if !ok {
 		return sp, fmt.Errorf("no vector compute peak")

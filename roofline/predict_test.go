@@ -620,6 +620,42 @@ func TestTileLoadsPricedFromTheTable(t *testing.T) {
 	}
 }
 
+// On a compiler-mapped device (an IPU under Poplar) every stage occupies
+// all parallel units: a softmax over 32 rows computes on all 1472 tiles, not
+// 32 of them, and Little's law counts every work-unit slot.
+func TestCompilerMappedStagesOccupyTheDevice(t *testing.T) {
+	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 32, HeadDim: 128, Seq: 1024}
+	tr := trace(t, shape, kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Unfused})
+	dev := devtest.IPU()
+	dev.Concurrency.InflightBytesPerWorkUnit = 16 // Little's law binds below the SRAM's rate
+	sram := map[traces.Role]string{traces.RoleKVCache: "sram"}
+	byRows := predictStagesWith(t, tr, dev, Options{Placement: sram})
+	dev.Concurrency.CompilerMapped = true
+	mapped := predictStagesWith(t, tr, dev, Options{Placement: sram})
+
+	sm, smMapped := byRows[kernels.StageSoftmax], mapped[kernels.StageSoftmax]
+	if sm.WorkUnits != 32 {
+		t.Fatalf("softmax has %d work units, want one per row, 32", sm.WorkUnits)
+	}
+	if want := sm.ComputeSeconds * 32 / 1472; math.Abs(smMapped.ComputeSeconds-want) > 1e-9*want {
+		t.Errorf("mapped softmax computes %g s, want all 1472 tiles' %g (32 rows: %g s)", smMapped.ComputeSeconds, want, sm.ComputeSeconds)
+	}
+	slots := float64(1472 * 6 * 16)
+	for _, name := range []string{kernels.StageScores, kernels.StageWeightedSum} {
+		for _, l := range mapped[name].Levels {
+			if l.Level != "sram" {
+				continue
+			}
+			if want := slots / 5e-9; !l.ConcurrencyLimited || math.Abs(l.Bandwidth-want) > 1e-6*want {
+				t.Errorf("mapped %s: sram at %.4g B/s (limited %v), want every slot's %.4g", name, l.Bandwidth, l.ConcurrencyLimited, want)
+			}
+		}
+		if mapped[name].Seconds >= byRows[name].Seconds {
+			t.Errorf("%s: mapped %g s, not below %g s by work units", name, mapped[name].Seconds, byRows[name].Seconds)
+		}
+	}
+}
+
 // A stage's chain of dependent loads multiplies the latency of the level
 // it waits on: a serial combine over 64 splits of partial results held in
 // L2 takes at least 64 L2 latencies.

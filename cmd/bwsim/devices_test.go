@@ -75,7 +75,7 @@ func TestDevicesCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"streaming (memory, tier 2)", "SPARQ-BM", "source:", "transfer overhead 29.1 µs"} {
+	for _, want := range []string{"streaming (memory, tier 2)", "SPARQ-BM", "source:", "transfer overhead 23.1 µs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
 		}

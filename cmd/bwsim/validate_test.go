@@ -194,17 +194,19 @@ func TestCommittedMeasurementFiles(t *testing.T) {
 	}
 }
 
-// The catalog's IPU streaming figures are the fit to the paper's dense
-// remote rows (hwmodel/catalog.yaml says so): refitting reproduces them, and
-// the fitted predictions of the rows and the SparQ rows the fit did not see
-// stay close to their measurements.
-func TestIPUStreamingFiguresAreTheDenseFit(t *testing.T) {
+// The catalog's IPU memory figures are fits to the device's dense rows
+// (hwmodel/catalog.yaml says so): the streaming level to the paper's five
+// remote rows, the SRAM level to the nine SRAM-resident ones (and the
+// remote rows' intermediates). Refitting both reproduces them, the fitted
+// predictions of the rows stay close to their measurements, and so do the
+// SparQ rows no fit saw.
+func TestIPUMemoryFiguresAreTheDenseFit(t *testing.T) {
 	isolateConfig(t)
 	paper := "../../validation/paper.csv"
 	if _, err := os.Stat(paper); err != nil {
 		t.Skip("no validation/paper.csv")
 	}
-	out, err := execute(t, "validate", paper, "--no-plot", "--json", "--fit-level", "ipu-bow:streaming")
+	out, err := execute(t, "validate", paper, "--no-plot", "--json", "--fit-level", "ipu-bow:streaming", "--fit-level", "ipu-bow:sram")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,22 +217,33 @@ func TestIPUStreamingFiguresAreTheDenseFit(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Fits) != 1 {
-		t.Fatalf("%d fits, want 1", len(doc.Fits))
+	if len(doc.Fits) != 2 {
+		t.Fatalf("%d fits, want 2", len(doc.Fits))
 	}
-	f := doc.Fits[0]
-	if len(f.Rows) != 5 || len(f.Skipped) != 1 {
-		t.Errorf("fitted %d rows, skipped %v; want the 5 remote rows, the local one skipped", len(f.Rows), f.Skipped)
-	}
-	if d := f.Fit.Bandwidth/f.CatalogBandwidth - 1; math.Abs(d) > 0.005 {
-		t.Errorf("fitted %.4g B/s, catalog %.4g: refit the catalog", f.Fit.Bandwidth, f.CatalogBandwidth)
-	}
-	if d := f.Fit.TransferOverheadSeconds/f.CatalogTransferOverheadSeconds - 1; math.Abs(d) > 0.005 {
-		t.Errorf("fitted %.4g s per transfer, catalog %.4g: refit the catalog", f.Fit.TransferOverheadSeconds, f.CatalogTransferOverheadSeconds)
-	}
-	for _, r := range f.Rows {
-		if math.Abs(r.FittedRelError) > 0.05 {
-			t.Errorf("%s: %+.1f%% with the fitted figures", r.Source, 100*r.FittedRelError)
+	for _, tt := range []struct {
+		level         string
+		rows, skipped int
+		tolerance     float64
+	}{{"streaming", 5, 9, 0.05}, {"sram", 14, 0, 0.08}} {
+		var f levelFitReport
+		for _, x := range doc.Fits {
+			if x.Level == tt.level {
+				f = x
+			}
+		}
+		if len(f.Rows) != tt.rows || len(f.Skipped) != tt.skipped {
+			t.Errorf("%s: fitted %d rows, skipped %v; want %d fitted, %d skipped", tt.level, len(f.Rows), f.Skipped, tt.rows, tt.skipped)
+		}
+		if d := f.Fit.Bandwidth/f.CatalogBandwidth - 1; math.Abs(d) > 0.005 {
+			t.Errorf("%s: fitted %.4g B/s, catalog %.4g: refit the catalog", tt.level, f.Fit.Bandwidth, f.CatalogBandwidth)
+		}
+		if d := f.Fit.TransferOverheadSeconds/f.CatalogTransferOverheadSeconds - 1; math.Abs(d) > 0.005 {
+			t.Errorf("%s: fitted %.4g s per transfer, catalog %.4g: refit the catalog", tt.level, f.Fit.TransferOverheadSeconds, f.CatalogTransferOverheadSeconds)
+		}
+		for _, r := range f.Rows {
+			if math.Abs(r.FittedRelError) > tt.tolerance {
+				t.Errorf("%s: %s: %+.1f%% with the fitted figures", tt.level, r.Source, 100*r.FittedRelError)
+			}
 		}
 	}
 	sparq := 0
