@@ -110,6 +110,17 @@ def loop_steps(rows, say):
 MATMUL_PRODUCTS = [8, 32, 128, 512, 2048]
 
 
+def print_table(rows, cols, seconds, notes):
+    """A catalog unit's table: the grid's rows and cols, then one line of
+    seconds per row, each ending in its note."""
+    print("        table:")
+    print(f"          rows: [{', '.join(str(v) for v in rows)}]")
+    print(f"          cols: [{', '.join(str(v) for v in cols)}]")
+    print("          seconds:")
+    for line, note in zip(seconds, notes):
+        print("            - [" + ", ".join(f"{v:.4g}" for v in line) + f"]  # {note}")
+
+
 def matmul_tables(rows, say):
     """The catalog's matmul units from part bmm: per product form and query
     rows, the time of P products over N key positions (D = 128). The part
@@ -152,13 +163,9 @@ def matmul_tables(rows, say):
             print("        head_dim: 128")
             print("        dtype: fp16")
             print(f"        ops_per_second: {rate:.4g}")
-            print("        table:")
-            print(f"          rows: [{', '.join(str(v) for v in MATMUL_PRODUCTS)}]")
-            print(f"          cols: [{', '.join(str(v) for v in keys)}]")
-            print("          seconds:")
-            for pp, line in zip(MATMUL_PRODUCTS, grid):
-                note = f" ({derived[pp]}: 4 x 512 products, not measured)" if pp in derived else ""
-                print("            - [" + ", ".join(f"{v:.4g}" for v in line) + f"]  # {pp} products{note}")
+            notes = [f"{pp} products" + (f" ({derived[pp]}: 4 x 512 products, not measured)" if pp in derived else "")
+                     for pp in MATMUL_PRODUCTS]
+            print_table(MATMUL_PRODUCTS, keys, grid, notes)
 
 
 def tile_load_table(rows, say):
@@ -190,14 +197,9 @@ def tile_load_table(rows, say):
     big = progs[-1] * loads[-1] * 32768 / cells[(progs[-1], loads[-1])]
     print("      - unit: tile-loads")
     print("        dtype: fp16")
-    print(f"        tile_bytes: 32768")
+    print("        tile_bytes: 32768")
     print(f"        ops_per_second: {big:.4g}")
-    print("        table:")
-    print(f"          rows: [{', '.join(str(v) for v in progs)}]")
-    print(f"          cols: [{', '.join(str(v) for v in loads)}]")
-    print("          seconds:")
-    for p in progs:
-        print("            - [" + ", ".join(f"{cells[(p, n)]:.4g}" for n in loads) + f"]  # {p} blocks")
+    print_table(progs, loads, [[cells[(p, n)] for n in loads] for p in progs], [f"{p} blocks" for p in progs])
 
 
 def main():
@@ -317,12 +319,7 @@ def main():
         print(f"attention-tile {kernel}: {2 * rate / 1e12:.1f} TFLOP/s of tiles at {big} blocks x {per[-1]} MACs")
         print(f"        kernel: {kernel}")
         print(f"        ops_per_second: {rate:.4g}")
-        print("        table:")
-        print(f"          rows: [{', '.join(str(b) for b in blocks)}]")
-        print(f"          cols: [{', '.join(str(m) for m in per)}]")
-        print("          seconds:")
-        for b in blocks:
-            print("            - [" + ", ".join(f"{cells[(b, m)]:.4g}" for m in per) + f"]  # {b} blocks")
+        print_table(blocks, per, [[cells[(b, m)] for m in per] for b in blocks], [f"{b} blocks" for b in blocks])
 
 
 if __name__ == "__main__":
