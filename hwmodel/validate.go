@@ -222,7 +222,16 @@ func (v *validator) compute(cs []Compute) {
 		rows, dim           int
 	}
 	seen := map[ud]int{}
+	tileLoads := -1
 	for i, c := range cs {
+		// One tile-loads table serves every dtype (TileLoadUnit): a second
+		// would be ignored.
+		if c.Unit == UnitTileLoads {
+			if tileLoads >= 0 {
+				v.add(fmt.Sprintf("compute[%d]", i), "a second %s unit (compute[%d] is one): a device has one, for every dtype", UnitTileLoads, tileLoads)
+			}
+			tileLoads = i
+		}
 		key := fmt.Sprintf("compute[%d]", i)
 		if !contains(computeUnits, c.Unit) {
 			v.add(key+".unit", "unknown unit %q (known: %s)", c.Unit, strings.Join(computeUnits, ", "))

@@ -126,6 +126,11 @@ func TestValidate(t *testing.T) {
 			"compute[3].tile_bytes: must be 16 B to 16 MiB, got 0"},
 		{"tile loads without a table", func(d *Device) { u := tileLoadUnit(); u.Table = nil; d.Compute = append(d.Compute, u) },
 			"compute[3].table: a tile-loads unit is its measured table"},
+		{"two tile loads units", func(d *Device) {
+			u := tileLoadUnit()
+			u.DType = "bf16"
+			d.Compute = append(d.Compute, tileLoadUnit(), u)
+		}, "compute[4]: a second tile-loads unit (compute[3] is one)"},
 		{"tile loads with a kernel", func(d *Device) { u := tileLoadUnit(); u.Kernel = "flash2"; d.Compute = append(d.Compute, u) },
 			`compute[3].kernel: a tile-loads unit names no kernel, got "flash2"`},
 		{"tile bytes on topk", func(d *Device) { u := tableUnit(); u.TileBytes = 32768; d.Compute = append(d.Compute, u) },
