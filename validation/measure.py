@@ -1271,7 +1271,7 @@ extern "C" __global__ void __launch_bounds__(128) tile_phases(
 """
 
 
-def micro_cpasync(m, quick, rotate_bytes):
+def micro_cpasync(m, quick, rotate_bytes, pipelined_grid=False):
     """Split-KV tile loads with cp.async (CuPy raw kernel tile_phases): a
     grid of P thread blocks of 4 warps, each copying PHASES tiles of 32 KiB
     ([128, 128] fp16, one key block of K or V) from DRAM into shared memory,
@@ -1282,7 +1282,12 @@ def micro_cpasync(m, quick, rotate_bytes):
     (5 per SM). Replayed in a CUDA graph over rotating buffers so the L2
     serves none of it. What a one-block-per-split kernel pays for its loads,
     apart from its arithmetic. Primitives only; never an attention
-    kernel's timing."""
+    kernel's timing.
+
+    pipelined_grid (part cpasync-pipelined): the pipelined mode over the
+    dependent grid's blocks and tiles, the table bwsim reads for kernels
+    that keep two tiles in flight (cuDNN's decode kernel waits with
+    DEPBAR.LE SB0, 1: validation/h100-ncu-sass.csv)."""
     log("micro: cp.async tile phases per thread block (split-KV loads)")
     import cupy as cp
 
@@ -1292,13 +1297,18 @@ def micro_cpasync(m, quick, rotate_bytes):
     kern.max_dynamic_shared_size_bytes = 80 * 1024
     tile = 128 * 128 * 2
     chunks = tile // 16
+    dep_progs = [16, 32, 64, 128, sms, 192, 256, 2 * sms, 384, 512, 4 * sms, 8 * sms]
     if quick:
         cases = [(80, 0, 1, 2 * sms), (80, 0, 2, 2 * sms), (80, 1, 2, 2 * sms)]
+    elif pipelined_grid:
+        # One tile has nothing to pipeline: the table's first column is
+        # the dependent grid's (the same kernel path), taken in this run.
+        cases = [(80, 0, 1, p) for p in dep_progs]
+        cases += [(80, 1, n, p) for n in (2, 3, 4, 6, 8, 12, 16) for p in dep_progs]
     else:
         # (shared KiB, pipelined, phases, programs). The dependent grid is
         # the table bwsim reads; the pipelined and 40 KiB rows say what
         # the dependency and the residency cost.
-        dep_progs = [16, 32, 64, 128, sms, 192, 256, 2 * sms, 384, 512, 4 * sms, 8 * sms]
         cases = [(80, 0, n, p) for n in (1, 2, 3, 4, 6, 8, 12, 16) for p in dep_progs]
         cases += [(80, 1, n, p) for n in (2, 4, 8, 16) for p in (64, sms, 2 * sms, 8 * sms)]
         # 40 KiB holds one tile: one phase only (5 blocks per SM).
@@ -2278,7 +2288,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm,qlaunch,burst,phases,cpasync (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases, cpasync: not in the default set)")
+                    "inflight,bmm,qlaunch,burst,phases,cpasync,cpasync-pipelined (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases, cpasync, cpasync-pipelined: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -2336,6 +2346,8 @@ def main():
         attempt("micro_phases", lambda: micro_phases(m, args.quick, args.rotate_bytes))
     if "cpasync" in parts:
         attempt("micro_cpasync", lambda: micro_cpasync(m, args.quick, args.rotate_bytes))
+    if "cpasync-pipelined" in parts:
+        attempt("micro_cpasync_pipelined", lambda: micro_cpasync(m, args.quick, args.rotate_bytes, pipelined_grid=True))
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:

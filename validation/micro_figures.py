@@ -169,37 +169,68 @@ def matmul_tables(rows, say):
 
 
 def tile_load_table(rows, say):
-    """The catalog's tile-loads unit from part cpasync: the time of P thread
-    blocks each loading N 32 KiB tiles one after another (cp.async, 80 KiB
-    of shared memory per block as FlashAttention-2's split-KV kernel
-    holds), CUDA graph. The pipelined and 40 KiB rows are printed beside
-    it: what the dependency and the residency cost."""
-    cells, other = {}, {}
+    """The catalog's tile-loads units from parts cpasync and
+    cpasync-pipelined: the time of P thread blocks each loading N 32 KiB
+    tiles with cp.async (80 KiB of shared memory per block, as
+    FlashAttention-2's split-KV kernel holds), CUDA graph; one table per
+    count of tiles in flight: one after another (cpasync_dependent, part
+    cpasync's grid) and two (cpasync_pipelined over the same grid, part
+    cpasync-pipelined; one tile has nothing to pipeline, so its column is
+    that run's dependent one-tile rows). Rows that make no table (part
+    cpasync's few pipelined ones, the 40 KiB ones) are printed beside the
+    dependent table: what the dependency and the residency cost."""
+    dep, pipe, other = {}, {}, {}
     for r in rows:
         if r[0] in ("cpasync_dependent", "cpasync_pipelined") and r[2] == "graph":
             f = fields(r[1])
             key = (int(f["programs"]), int(f["phases"]))
-            if r[0] == "cpasync_dependent" and f["smem_kib"] == "80":
-                cells[key] = float(r[4])
-            else:
+            if f["smem_kib"] != "80":
                 other[(r[0], f["smem_kib"]) + key] = float(r[4])
-    if not cells:
+            elif r[0] == "cpasync_dependent":
+                dep[key] = float(r[4])
+            else:
+                pipe[key] = float(r[4])
+
+    def grid(cells):
+        progs = sorted({k[0] for k in cells})
+        loads = sorted({k[1] for k in cells})
+        return progs, loads, all((p, n) in cells for p in progs for n in loads)
+
+    def unit(cells, in_flight):
+        progs, loads, _ = grid(cells)
+        big = progs[-1] * loads[-1] * 32768 / cells[(progs[-1], loads[-1])]
+        print("      - unit: tile-loads")
+        print("        dtype: fp16")
+        print("        tile_bytes: 32768")
+        if in_flight > 1:
+            print(f"        tiles_in_flight: {in_flight}")
+        print(f"        ops_per_second: {big:.4g}")
+        print_table(progs, loads, [[cells[(p, n)] for n in loads] for p in progs], [f"{p} blocks" for p in progs])
+
+    dprogs, dloads, dfull = grid(dep) if dep else ([], [], False)
+    pprogs, ploads, _ = grid(pipe) if pipe else ([], [], False)
+    # A pipelined grid that covers the dependent one's blocks is its own
+    # table; part cpasync's few pipelined rows are only compared.
+    if pipe and set(pprogs) <= set(dprogs) and len(pprogs) == len(dprogs):
+        cells = dict(pipe)
+        cells.update({(p, 1): dep[(p, 1)] for p in pprogs if (p, 1) in dep})
+        if grid(cells)[2]:
+            unit(cells, 2)
+        else:
+            say("tile loads, 2 in flight", "incomplete grid, no table")
+    else:
+        for (p, n), t in pipe.items():
+            other[("cpasync_pipelined", "80", p, n)] = t
+    if len(dloads) < 2:
         return
-    progs = sorted({k[0] for k in cells})
-    loads = sorted({k[1] for k in cells})
-    if any((p, n) not in cells for p in progs for n in loads):
+    if not dfull:
         say("tile loads", "incomplete grid, no table")
         return
     for (kind, smem, p, n), t in sorted(other.items()):
-        dep = cells.get((p, n))
-        if dep:
-            say(f"{kind} {smem} KiB, {p} blocks x {n} tiles", f"{t * 1e6:.2f} us against {dep * 1e6:.2f} dependent")
-    big = progs[-1] * loads[-1] * 32768 / cells[(progs[-1], loads[-1])]
-    print("      - unit: tile-loads")
-    print("        dtype: fp16")
-    print("        tile_bytes: 32768")
-    print(f"        ops_per_second: {big:.4g}")
-    print_table(progs, loads, [[cells[(p, n)] for n in loads] for p in progs], [f"{p} blocks" for p in progs])
+        d = dep.get((p, n))
+        if d:
+            say(f"{kind} {smem} KiB, {p} blocks x {n} tiles", f"{t * 1e6:.2f} us against {d * 1e6:.2f} dependent")
+    unit(dep, 1)
 
 
 def main():

@@ -30,6 +30,18 @@ computes, from its tensor-pipe instructions):
       --metrics 'sm__inst_executed_pipe_tensor_op_hmma.sum,gpu__time_duration.sum,launch__shared_mem_per_block_dynamic,launch__shared_mem_per_block_static,launch__grid_size,launch__block_size,launch__registers_per_thread,dram__bytes_read.sum,sm__inst_executed_pipe_xu.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active' \\
       --log-file HMMA.csv python3 validation/ncu_probe.py --only 3,4,5,6,7,16,17
   python3 validation/ncu_probe.py --instructions HMMA.csv --out validation/h100-ncu-hmma.csv
+
+Launch shapes (session 15: cuDNN's grid at 128 problems) and SASS listings
+with warp stall samples (which kernel keeps how many tiles in flight), from
+validation/ (one command on a lent H100, 37.5 s):
+  ncu --clock-control none --profile-from-start off --csv --page raw \\
+      --metrics launch__grid_size,launch__block_size,gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__shared_mem_per_block_dynamic,launch__registers_per_thread,smsp__inst_executed.sum,sm__inst_executed_pipe_tensor_op_hmma.sum,launch__occupancy_limit_shared_mem \\
+      --log-file GRID.csv python3 ncu_probe.py --only 5,6,7,16,18,19
+  ncu --clock-control none --profile-from-start off --section SourceCounters \\
+      --section WarpStateStats --csv --page source --print-source sass \\
+      --log-file SASS.csv python3 ncu_probe.py --only 5,7,18
+  python3 validation/ncu_probe.py --instructions GRID.csv --out validation/h100-ncu-launch.csv
+  python3 validation/ncu_probe.py --sass SASS.csv --cases 5,7,18 --out validation/h100-ncu-sass.csv
 """
 
 import argparse
@@ -60,6 +72,10 @@ CASES = [
     ("torch-gather twice B64 32/32 S4K", 64, 32, 32, 4096, "torch-gather", "twice"),
     ("sdpa-cudnn B4 32/8 S1K", 4, 32, 8, 1024, "sdpa-cudnn", ""),
     ("sdpa-cudnn B64 32/32 S4K", 64, 32, 32, 4096, "sdpa-cudnn", ""),
+    # Session 15: 128 (sequence, KV head) problems, where grid.cudnn_grid's
+    # rule had no recorded launch shape.
+    ("sdpa-cudnn B4 32/32 S1K", 4, 32, 32, 1024, "sdpa-cudnn", ""),
+    ("sdpa-cudnn B16 32/8 S1K", 16, 32, 8, 1024, "sdpa-cudnn", ""),
 ]
 
 # Columns of the summary: (column, section run's metric name).
@@ -199,6 +215,8 @@ INSTRUCTION_METRICS = [
     ("tensor_pct", "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"),
     ("hmma_inst", "sm__inst_executed_pipe_tensor_op_hmma.sum"),
     ("xu_inst", "sm__inst_executed_pipe_xu.sum"),
+    ("dram_write_bytes", "dram__bytes_write.sum"),
+    ("inst_executed", "smsp__inst_executed.sum"),
 ]
 # Multiply-accumulates of one warp-level HMMA instruction on sm_80/sm_90
 # (mma.sync m16n8k16; a wmma m16n16k16 compiles to two of them).
@@ -210,19 +228,94 @@ def summarize_instructions(raw, out):
     instructions, the multiply-accumulates they make, and the query rows of
     the tile that many MACs imply for the case's attention (MACs over
     2 x S x D x B x Hkv: both products, every key, per KV head, as a GQA
-    group runs as one tile's rows)."""
+    group runs as one tile's rows). The columns are those of
+    INSTRUCTION_METRICS the run collected (the launch-shape run of session
+    15 took no tensor-pipe percentage and no XU count)."""
     col, kernels = _raw_kernels(raw)
+    metrics = [(c, m) for c, m in INSTRUCTION_METRICS if m in col]
     table = []
     for case, order, k in _split_cases(kernels):
         name, B, _, Hkv, S, _, _ = CASES[case]
-        vals = {c: k["r"][col[m]].replace(",", "") for c, m in INSTRUCTION_METRICS}
-        macs = int(float(vals["hmma_inst"] or 0)) * HMMA_MACS
+        vals = {c: k["r"][col[m]].replace(",", "") for c, m in metrics}
+        macs = int(float(vals.get("hmma_inst") or 0)) * HMMA_MACS
         table.append([case, name, order, k["name"][:120], k["grid"], k["block"]] + list(vals.values())
                      + [macs, f"{macs / (2 * S * D * B * Hkv):g}" if macs else ""])
     _write_table(out, "instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
                       "# (see its docstring); macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv)",
-                 ["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in INSTRUCTION_METRICS]
+                 ["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in metrics]
                  + ["macs", "tile_rows"], table)
+
+
+def _sass_kernels(path):
+    """The kernels of a `--page source --print-source sass` run in launch
+    order, each (name, header, rows); ncu prints a kernel's listing twice
+    in a row when two sections feed it, so a repeat is dropped."""
+    out, cur = [], None
+    with open(path, newline="") as fh:
+        lines = [ln for ln in fh if not ln.startswith("==")]
+    for ln in lines:
+        if ln.startswith('"Kernel Name"'):
+            cur = [ln]
+            out.append(cur)
+        elif cur is not None:
+            cur.append(ln)
+    kernels = []
+    for block in out:
+        name = next(csv.reader([block[0]]))[1]
+        rows = list(csv.reader(block[1:]))
+        k = (name, rows[0], rows[1:])
+        if kernels and kernels[-1] == k:
+            continue
+        kernels.append(k)
+    return kernels
+
+
+def summarize_sass(path, cases, out):
+    """One row per kernel of a SASS source-page run (cases: the --only list
+    it ran, in order): how the kernel waits for its cp.async tiles and where
+    its warps' stall samples fall. cp_async lists, in program order, each
+    LDGSTS group (the count of LDGSTS before its LDGDEPBAR) and each wait
+    (DEPBAR.LE SB0, N: at most N groups may still be in flight, so N = 0
+    waits for every tile issued and N = 1 keeps one in flight); the sample
+    shares are of the kernel's warp stall samples: long_sb_pct (waiting on
+    global memory or cp.async), before_first_wait_pct (the instructions
+    before the first DEPBAR: the kernel's start-up, issuing its first
+    loads)."""
+    table, case_iter, case = [], iter(cases), None
+    for name, head, rows in _sass_kernels(path):
+        if "empty_kernel" in name:
+            case = next(case_iter, None)
+            continue
+        if case is None:
+            continue
+        col = {h: j for j, h in enumerate(head)}
+        samples = [int(r[col["Warp Stall Sampling (All Samples)"]] or 0) for r in rows]
+        executed = sum(1 for r in rows if int((r[col["Instructions Executed"]] or "0").replace(",", "")) > 0)
+        total = sum(samples) or 1
+        seq, pending, first_wait = [], 0, None
+        for i, r in enumerate(rows):
+            toks = r[col["Source"]].split()
+            op = toks[1] if toks and toks[0].startswith("@") else (toks[0] if toks else "")
+            if op.startswith("LDGSTS"):
+                pending += 1
+            elif op == "LDGDEPBAR":
+                seq.append(f"group:{pending}")
+                pending = 0
+            elif op.startswith("DEPBAR"):
+                seq.append("wait:" + toks[-1].rstrip(";").replace("0x", ""))
+                first_wait = i if first_wait is None else first_wait
+        long_sb = sum(int(r[col["stall_long_sb"]] or 0) for r in rows)
+        before = sum(samples[:first_wait]) if first_wait is not None else 0
+        stalls = {h[len("stall_"):]: sum(int(r[j] or 0) for r in rows) for h, j in col.items()
+                  if h.startswith("stall_") and "Not Issued" not in h}
+        top = sorted(stalls.items(), key=lambda t: -t[1])[:5]
+        table.append([case, CASES[case][0], name[:120], len(rows), executed, total, " ".join(seq),
+                      f"{100 * long_sb / total:.1f}", f"{100 * before / total:.1f}",
+                      " ".join(f"{n}={100 * v / total:.1f}" for n, v in top)])
+    _write_table(out, "SASS listings, made by: python3 validation/ncu_probe.py --sass SASS.csv --cases LIST\n"
+                      "# (see its docstring); shares in % of the kernel's warp stall samples",
+                 ["case", "case_name", "kernel", "instructions", "executed", "samples", "cp_async",
+                  "long_sb_pct", "before_first_wait_pct", "top_stalls_pct"], table)
 
 
 def main():
@@ -233,8 +326,11 @@ def main():
                     help="SECTIONS.csv [STALLS.csv]: write one row per kernel to --out instead of running")
     ap.add_argument("--instructions", metavar="RAW.csv",
                     help="an instruction-count run's CSV: write one row per kernel to --out instead of running")
+    ap.add_argument("--sass", metavar="SASS.csv",
+                    help="a source-page run's CSV (--page source --print-source sass): write one row per kernel to --out")
+    ap.add_argument("--cases", default="", help="with --sass: the comma list of cases that run profiled, in order")
     ap.add_argument("--out", default="validation/h100-ncu.csv",
-                    help="with --summarize or --instructions: the table to write")
+                    help="with --summarize, --instructions or --sass: the table to write")
     args = ap.parse_args()
     if args.list:
         for i, c in enumerate(CASES):
@@ -242,6 +338,11 @@ def main():
         return
     if args.instructions:
         summarize_instructions(args.instructions, args.out)
+        return
+    if args.sass:
+        if not args.cases:
+            ap.error("--sass needs --cases, the list the run profiled")
+        summarize_sass(args.sass, [int(i) for i in args.cases.split(",")], args.out)
         return
     if args.summarize:
         if len(args.summarize) > 2:
