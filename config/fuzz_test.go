@@ -29,6 +29,8 @@ func FuzzLoadDeviceFile(f *testing.F) {
 			"         table: {rows: [8, 32], cols: [1024, 131072], seconds: [[3e-6, 1e-4], [6e-6, 4e-4]]}, source: test}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm:\n        kernel_loops:\n          triton:\n            gather: {seconds: 5e-7, seconds_per_byte: 4e-12, seconds_per_element: 7e-11}\n",
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_loops: {triton: {rows: {seconds: 0, seconds_per_element: 1}}}}\n",
+		"devices:\n  h200:\n    compute:\n      - {unit: tile-loads, dtype: fp16, tile_bytes: 32768, tiles_in_flight: 2, ops_per_second: 4e12,\n" +
+			"         table: {rows: [128, 264], cols: [1, 16], seconds: [[3.5e-6, 2.1e-5], [4.5e-6, 3.5e-5]]}, source: test}\n",
 		"devices:" + newDevice,
 		"sweep: {points: 3}\n",
 		"devices: [\n",

@@ -128,6 +128,9 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		if c.TileBytes != 0 {
 			w(4, "tile_bytes: %d", c.TileBytes)
 		}
+		if c.TilesInFlight != 0 {
+			w(4, "tiles_in_flight: %d", c.TilesInFlight)
+		}
 		w(4, "dtype: %s", str(c.DType))
 		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
 		if c.FloorSeconds != 0 {

@@ -164,9 +164,10 @@ type Compute struct {
 	// batched matrix product: the Table gives a call's time for Rows
 	// products over Cols key positions each, OpsPerSecond counts
 	// multiply-accumulates at the largest grid point), or UnitTileLoads
-	// (a split-KV kernel's dependent tile loads: the Table gives a call's
-	// time for Rows thread blocks each loading Cols tiles of TileBytes one
-	// after another, OpsPerSecond counts bytes at the largest grid point).
+	// (a split-KV kernel's tile loads: the Table gives a call's time for
+	// Rows thread blocks each loading Cols tiles of TileBytes, at most
+	// TilesInFlight at a time, OpsPerSecond counts bytes at the largest
+	// grid point).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// Kernel names the kernel an attention-tile unit was measured on
 	// (flash2, mem-efficient), a matmul unit's product form
@@ -181,6 +182,12 @@ type Compute struct {
 	// TileBytes is the size of the tile a tile-loads unit's blocks load
 	// (32 KiB: 128 keys of a d_h = 128 fp16 K or V). 0 for every other unit.
 	TileBytes int `mapstructure:"tile_bytes" json:"tile_bytes,omitempty"`
+	// TilesInFlight is how many tiles a tile-loads unit's blocks keep in
+	// flight: 1 (or 0) issues the next tile only when the last has landed
+	// (FlashAttention-2's split-KV kernel), 2 issues the next before
+	// waiting on the current (double buffering, cuDNN's decode kernel).
+	// A device has one tile-loads unit per count. 0 for every other unit.
+	TilesInFlight int `mapstructure:"tiles_in_flight" json:"tiles_in_flight,omitempty"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
@@ -467,21 +474,27 @@ func (d *Device) MatmulUnit(form string, rows, headDim int, dtype string) (Compu
 
 // UnitTileLoads is the unit of a split-KV attention kernel's tile loads
 // (traces.Stage.TileLoads), measured on a kernel reduced to its loads: each
-// thread block copies its K and V tiles into shared memory one at a time,
-// issuing the next only when the last has landed, as FlashAttention-2's and
-// cuDNN's split-KV kernels do. When a grid fits on the device at once its
-// blocks load in lockstep, so each tile costs a round trip the other blocks
-// cannot hide, and a one-tile-per-load call reads far below the memory's
-// rate (on an H200, 256 blocks loading two 32 KiB tiles each take 7.7 µs,
+// thread block copies its K and V tiles into shared memory, either issuing
+// the next only when the last has landed (FlashAttention-2's split-KV
+// kernel) or keeping two in flight (cuDNN's decode kernel), the unit's
+// TilesInFlight. When a grid fits on the device at once its blocks load in
+// lockstep, so each round trip is one the other blocks cannot hide, and a
+// one-tile-per-load call reads far below the memory's rate (on an H200, 256
+// blocks loading two 32 KiB tiles each, one at a time, take 7.7 µs,
 // 2.2 TB/s).
 const UnitTileLoads = "tile-loads"
 
-// TileLoadUnit returns the device's tile-loads unit; ok is false where none
-// was measured. The loads are bytes, whatever their type: one unit serves
-// every dtype.
-func (d *Device) TileLoadUnit() (Compute, bool) {
+// MaxTilesInFlight bounds a tile-loads unit's TilesInFlight: a block's
+// shared memory holds a few 32 KiB tiles at most.
+const MaxTilesInFlight = 8
+
+// TileLoadUnit returns the device's tile-loads unit for blocks that keep
+// inFlight tiles in flight (0 counts as 1); ok is false where none was
+// measured. The loads are bytes, whatever their type: one unit per count
+// serves every dtype.
+func (d *Device) TileLoadUnit(inFlight int) (Compute, bool) {
 	for _, c := range d.Compute {
-		if c.Unit == UnitTileLoads && c.Table != nil && c.TileBytes > 0 {
+		if c.Unit == UnitTileLoads && c.Table != nil && c.TileBytes > 0 && max(c.TilesInFlight, 1) == max(inFlight, 1) {
 			return c, true
 		}
 	}

@@ -219,18 +219,20 @@ func (v *validator) loopStep(key string, s LoopStep, gather bool) {
 func (v *validator) compute(cs []Compute) {
 	type ud struct {
 		unit, dtype, kernel string
-		rows, dim           int
+		rows, dim, inFlight int
 	}
 	seen := map[ud]int{}
-	tileLoads := -1
+	tileLoads := map[int]int{}
 	for i, c := range cs {
-		// One tile-loads table serves every dtype (TileLoadUnit): a second
-		// would be ignored.
+		// One tile-loads table per count of tiles in flight serves every
+		// dtype (TileLoadUnit): a second would be ignored.
 		if c.Unit == UnitTileLoads {
-			if tileLoads >= 0 {
-				v.add(fmt.Sprintf("compute[%d]", i), "a second %s unit (compute[%d] is one): a device has one, for every dtype", UnitTileLoads, tileLoads)
+			n := max(c.TilesInFlight, 1)
+			if j, dup := tileLoads[n]; dup {
+				v.add(fmt.Sprintf("compute[%d]", i), "a second %s unit for %d tile(s) in flight (compute[%d] is one): a device has one per count, for every dtype", UnitTileLoads, n, j)
+			} else {
+				tileLoads[n] = i
 			}
-			tileLoads = i
 		}
 		key := fmt.Sprintf("compute[%d]", i)
 		if !contains(computeUnits, c.Unit) {
@@ -257,7 +259,10 @@ func (v *validator) compute(cs []Compute) {
 		if c.Unit != UnitTileLoads && c.TileBytes != 0 {
 			v.add(key+".tile_bytes", "only %s units take tile_bytes, not %q", UnitTileLoads, c.Unit)
 		}
-		id := ud{c.Unit, c.DType, c.Kernel, c.QueryRows, c.HeadDim}
+		if c.Unit != UnitTileLoads && c.TilesInFlight != 0 {
+			v.add(key+".tiles_in_flight", "only %s units take tiles_in_flight, not %q", UnitTileLoads, c.Unit)
+		}
+		id := ud{c.Unit, c.DType, c.Kernel, c.QueryRows, c.HeadDim, max(c.TilesInFlight, 1)}
 		if j, dup := seen[id]; dup {
 			v.add(key, "duplicate of compute[%d] (%s)", j, strings.Join(slices.DeleteFunc([]string{c.Unit, c.DType, c.Kernel}, func(s string) bool { return s == "" }), " "))
 		} else {
@@ -300,6 +305,9 @@ func (v *validator) tileLoads(key string, c Compute) {
 	}
 	if c.TileBytes < 16 || c.TileBytes > 1<<24 {
 		v.add(key+".tile_bytes", "must be 16 B to 16 MiB, got %d", c.TileBytes)
+	}
+	if c.TilesInFlight < 0 || c.TilesInFlight > MaxTilesInFlight {
+		v.add(key+".tiles_in_flight", "must be 1 to %d (0: 1), got %d", MaxTilesInFlight, c.TilesInFlight)
 	}
 	if c.Table == nil {
 		v.add(key+".table", "a %s unit is its measured table", UnitTileLoads)

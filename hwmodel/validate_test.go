@@ -130,7 +130,21 @@ func TestValidate(t *testing.T) {
 			u := tileLoadUnit()
 			u.DType = "bf16"
 			d.Compute = append(d.Compute, tileLoadUnit(), u)
-		}, "compute[4]: a second tile-loads unit (compute[3] is one)"},
+		}, "compute[4]: a second tile-loads unit for 1 tile(s) in flight (compute[3] is one)"},
+		{"tile loads one and two in flight", func(d *Device) {
+			u := tileLoadUnit()
+			u.TilesInFlight = 2
+			d.Compute = append(d.Compute, tileLoadUnit(), u)
+		}, ""},
+		{"two tile loads units for 2 in flight", func(d *Device) {
+			u := tileLoadUnit()
+			u.TilesInFlight = 2
+			d.Compute = append(d.Compute, u, u)
+		}, "compute[4]: a second tile-loads unit for 2 tile(s) in flight (compute[3] is one)"},
+		{"tiles in flight out of range", func(d *Device) { u := tileLoadUnit(); u.TilesInFlight = 9; d.Compute = append(d.Compute, u) },
+			"compute[3].tiles_in_flight: must be 1 to 8 (0: 1), got 9"},
+		{"tiles in flight on topk", func(d *Device) { u := tableUnit(); u.TilesInFlight = 2; d.Compute = append(d.Compute, u) },
+			`compute[3].tiles_in_flight: only tile-loads units take tiles_in_flight, not "topk"`},
 		{"tile loads with a kernel", func(d *Device) { u := tileLoadUnit(); u.Kernel = "flash2"; d.Compute = append(d.Compute, u) },
 			`compute[3].kernel: a tile-loads unit names no kernel, got "flash2"`},
 		{"tile bytes on topk", func(d *Device) { u := tableUnit(); u.TileBytes = 32768; d.Compute = append(d.Compute, u) },

@@ -128,6 +128,7 @@ func (m *denseMethod) declare(p *plan) {
 		if tk := int64(p.spec.TileKeys); tk > 0 {
 			per := (S + m.splits - 1) / m.splits
 			p.tr.Stages[m.sAttn].TileLoads = 2 * ((per + tk - 1) / tk)
+			p.tr.Stages[m.sAttn].TilesInFlight = int64(p.spec.TilesInFlight)
 		}
 		if m.splits > 1 {
 			D := int64(p.shape.HeadDim)

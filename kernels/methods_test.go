@@ -887,6 +887,25 @@ func TestDenseTileLoads(t *testing.T) {
 	if err := (Spec{Method: MethodDense, Impl: Fused, TileKeys: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "tile keys must be") {
 		t.Errorf("negative tile keys: error %v", err)
 	}
+
+	// Tiles in flight ride on the stage as given; they need tile keys.
+	spec := Spec{Method: MethodDense, Impl: Fused, Split: 128, TileKeys: 128, TilesInFlight: 2}
+	tr := traceOneStep(t, shape, spec).Trace
+	if st := tr.Stages[slices.Index(stageNames(tr), StageAttention)]; st.TileLoads != 2 || st.TilesInFlight != 2 {
+		t.Errorf("2 in flight: stage has %d tile loads, %d in flight; want 2, 2", st.TileLoads, st.TilesInFlight)
+	}
+	for _, tt := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Method: MethodDense, Impl: Fused, TilesInFlight: 2}, "tiles in flight need tile keys"},
+		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, TilesInFlight: 9}, "tiles in flight must be 1 to 8"},
+		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, TilesInFlight: -1}, "tiles in flight must be 1 to 8"},
+	} {
+		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%d tiles in flight, %d tile keys: error %v, want %q", tt.spec.TilesInFlight, tt.spec.TileKeys, err, tt.want)
+		}
+	}
 }
 
 // Spec.Kernel names the code of SparQ's gather stages and only those: step

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/bwsim/bwsim/traces"
 )
 
 // Impl is how a kernel is structured on the target.
@@ -177,6 +179,12 @@ type Spec struct {
 	// tiles (traces.Stage.TileLoads), which devices price from their
 	// measured tile loads. 0: the stage streams at the memory's rate.
 	TileKeys int `json:"tile_keys,omitempty"`
+	// TilesInFlight, with TileKeys, is how many of those tiles the kernel
+	// keeps in flight: 1 (or 0) issues each when the last has landed
+	// (FlashAttention-2's split-KV kernel), 2 issues the next before
+	// waiting on the current (cuDNN's decode kernel waits with DEPBAR.LE
+	// SB0, 1). Devices price it from their tile-loads unit for that count.
+	TilesInFlight int `json:"tiles_in_flight,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
@@ -317,6 +325,12 @@ func (s Spec) Validate() error {
 	if s.TileKeys < 0 || s.TileKeys > 1<<20 {
 		return fmt.Errorf("tile keys must be 1 to %d (0: off), got %d", 1<<20, s.TileKeys)
 	}
+	if s.TilesInFlight != 0 && s.TileKeys == 0 {
+		return fmt.Errorf("tiles in flight need tile keys (the tiles they count), got %d with none", s.TilesInFlight)
+	}
+	if s.TilesInFlight < 0 || s.TilesInFlight > traces.MaxTilesInFlight {
+		return fmt.Errorf("tiles in flight must be 1 to %d (0: 1), got %d", traces.MaxTilesInFlight, s.TilesInFlight)
+	}
 	if m == MethodDense {
 		return nil
 	}
@@ -378,7 +392,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, TileKeys: s.TileKeys, RankPass: s.RankPass, Kernel: s.Kernel}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, TileKeys: s.TileKeys, TilesInFlight: s.TilesInFlight, RankPass: s.RankPass, Kernel: s.Kernel}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

@@ -61,6 +61,10 @@ import (
 //	              loaded one after another, each issued when the last had
 //	              landed (128: FlashAttention-2's split-KV kernel, cuDNN's):
 //	              kernels.Spec.TileKeys
+//	tiles_in_flight  with tile_keys, the tiles each thread block kept in
+//	              flight: 1 (empty) issuing each when the last had landed,
+//	              2 issuing the next before waiting (cuDNN):
+//	              kernels.Spec.TilesInFlight
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
@@ -140,6 +144,9 @@ type Measurement struct {
 	// TileKeys is the key positions of the tiles a fused dense kernel
 	// loaded one after another (0: not stated).
 	TileKeys int `json:"tile_keys,omitempty"`
+	// TilesInFlight is how many of those tiles each thread block kept in
+	// flight (0: not stated, one at a time).
+	TilesInFlight int `json:"tiles_in_flight,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
 	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
 	// Kernel is the kernel class that ran the gathers ("": not stated).
@@ -361,7 +368,7 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	for _, f := range []struct {
 		col string
 		dst *int
-	}{{"split", &m.Split}, {"tile_keys", &m.TileKeys}} {
+	}{{"split", &m.Split}, {"tile_keys", &m.TileKeys}, {"tiles_in_flight", &m.TilesInFlight}} {
 		s := opt(f.col)
 		if s == "" {
 			continue
@@ -429,7 +436,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel, opt(m.TileKeys)}
+			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel, opt(m.TileKeys), opt(m.TilesInFlight)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -440,7 +447,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel", "tile_keys"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

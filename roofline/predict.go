@@ -439,7 +439,7 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 				bw, lt.ConcurrencyLimited = lb, true
 			}
 		case lvl.LatencySeconds > 0 && cu.InflightBytesPerWorkUnit > 0:
-			little := active * cu.InflightBytesPerWorkUnit / lvl.LatencySeconds
+			little := active * tileInflight(st, memReadBytes, cu.InflightBytesPerWorkUnit) / lvl.LatencySeconds
 			if little < bw {
 				bw, lt.ConcurrencyLimited = little, true
 			}
@@ -570,9 +570,22 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	return sp, nil
 }
 
-// tileLoadSeconds prices a stage's dependent tile loads from the device's
-// tile-loads table: its time for the stage's work units each loading
-// TileLoads tiles, less the launch the stage's overhead counts (the table
+// tileInflight is the bytes a work unit keeps in flight: the device's
+// figure (measured on kernels that load in loop steps), or for a stage
+// whose blocks load whole tiles (traces.Stage.TileLoads) the tiles it keeps
+// in flight, where those are more: a cp.async tile is one request for all
+// its bytes.
+func tileInflight(st traces.Stage, readBytes int64, device float64) float64 {
+	if st.TileLoads == 0 || readBytes == 0 {
+		return device
+	}
+	tile := float64(readBytes) / (float64(max(st.WorkUnits, 1)) * float64(st.TileLoads))
+	return max(device, tile*float64(max(st.TilesInFlight, 1)))
+}
+
+// tileLoadSeconds prices a stage's tile loads from the device's tile-loads
+// table for the stage's tiles in flight: its time for the stage's work
+// units each loading TileLoads tiles, less the launch the stage's overhead counts (the table
 // times kernels replayed in a CUDA graph, as the launch figure is). A tile
 // of another size than the table's counts as that many of the table's
 // tiles (a byte-for-byte scaling, exact only at the table's tile). Past the
@@ -582,9 +595,9 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 // starting in lockstep. (The tables' last columns are not yet that steady
 // state: the H200's 264 blocks take 2.25 µs per load from 8 to 12 loads and
 // 1.88 µs from 12 to 16, and cuDNN's long walks read at 4.7 TB/s.) 0 where
-// the device measured no tile loads.
+// the device measured no tile loads for that many in flight.
 func tileLoadSeconds(dev *hwmodel.Device, st traces.Stage, readBytes int64, memorySeconds float64) float64 {
-	u, ok := dev.TileLoadUnit()
+	u, ok := dev.TileLoadUnit(int(st.TilesInFlight))
 	if !ok {
 		return 0
 	}

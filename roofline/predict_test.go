@@ -608,15 +608,42 @@ func TestTileLoadsPricedFromTheTable(t *testing.T) {
 	half := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 64, Seq: 1024}
 	spec.Split = 512
 	hp := predictStages(t, trace(t, half, spec), dev)[kernels.StageAttention]
-	u, _ := dev.TileLoadUnit()
+	u, _ := dev.TileLoadUnit(1)
 	if want := u.Table.At(8, 4) - launch; math.Abs(hp.TileLoadSeconds-want) > 1e-9*want {
 		t.Errorf("8 half-size tiles per block: %g s, want the table at 4 tiles = %g", hp.TileLoadSeconds, want)
 	}
 
-	// No tile keys: no tile loads, the same stage as without a table.
+	// Two tiles in flight read the device's table for two, and without
+	// one the stage streams (the one-at-a-time table does not stand in).
+	spec.Split, spec.TilesInFlight = 128, 2
+	pipelined := trace(t, shape, spec)
+	if st := predictStages(t, pipelined, dev)[kernels.StageAttention]; st.TileLoadSeconds != 0 || st.Seconds != plain.Seconds {
+		t.Errorf("2 in flight, no table for it: tile loads %g s, %g s; want %g s", st.TileLoadSeconds, st.Seconds, plain.Seconds)
+	}
+	two := dev.Compute[len(dev.Compute)-1]
+	two.TilesInFlight = 2
+	two.Table = &hwmodel.Table{Rows: []float64{32, 128}, Cols: []float64{1, 4},
+		Seconds: [][]float64{{(launch + slow) / 4, launch + slow}, {(launch + slow) / 4, launch + slow}}}
+	dev.Compute = append(dev.Compute, two)
+	if err := dev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	half2 := (launch+slow)/2 - launch // log-linear: 2 tiles at half the 4-tile figure
+	if st := predictStages(t, pipelined, dev)[kernels.StageAttention]; math.Abs(st.TileLoadSeconds-half2) > 1e-9*half2 {
+		t.Errorf("2 in flight: tile loads %g s, want that table less a launch, %g s", st.TileLoadSeconds, half2)
+	}
+	if st := predictStages(t, tr, dev)[kernels.StageAttention]; math.Abs(st.TileLoadSeconds-slow) > 1e-9*slow {
+		t.Errorf("1 in flight beside a table for 2: tile loads %g s, want %g s", st.TileLoadSeconds, slow)
+	}
+	spec.TilesInFlight = 0
+
+	// No tile keys: no tile loads, the same stage as on a device without
+	// the tables.
 	spec.Split, spec.TileKeys = 128, 0
-	if st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageAttention]; st.TileLoadSeconds != 0 || st.Seconds != plain.Seconds {
-		t.Errorf("without tile keys: tile loads %g s, %g s; want %g s", st.TileLoadSeconds, st.Seconds, plain.Seconds)
+	untiled := trace(t, shape, spec)
+	want := predictStages(t, untiled, devtest.GPU())[kernels.StageAttention]
+	if st := predictStages(t, untiled, dev)[kernels.StageAttention]; st.TileLoadSeconds != 0 || st.Seconds != want.Seconds {
+		t.Errorf("without tile keys: tile loads %g s, %g s; want %g s", st.TileLoadSeconds, st.Seconds, want.Seconds)
 	}
 }
 
@@ -893,4 +920,37 @@ func TestKernelLoopStepsPriceTheLoop(t *testing.T) {
 func elemBytes(tr *traces.Trace, name string) int {
 	id, _ := tr.TensorByName(name)
 	return tr.Tensors[id].ElemBytes
+}
+
+// A block loading whole tiles keeps them in flight: Little's law takes the
+// tile bytes times the tiles in flight per work unit where they exceed the
+// device's figure (measured on kernels that load in loop steps), so a few
+// blocks walking long rows of tiles are not held to the loop kernels' rate.
+func TestTileLoadsKeepTheirTilesInFlight(t *testing.T) {
+	// 8 heads, one work unit each (split = S): 16 tiles of 32 KiB per unit.
+	shape := kernels.Shape{Batch: 1, Heads: 8, KVHeads: 8, HeadDim: 128, Seq: 1024}
+	dev := devtest.GPU()
+	hbm, _ := dev.Level("hbm")
+	little := func(perUnit float64) float64 { return 8 * perUnit / hbm.LatencySeconds }
+	for _, tt := range []struct {
+		tileKeys, inFlight int
+		perUnit            float64
+	}{
+		{0, 0, dev.Concurrency.InflightBytesPerWorkUnit},
+		{128, 0, 32 << 10},
+		{128, 1, 32 << 10},
+		{128, 2, 64 << 10},
+	} {
+		spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused, Split: 1024, TileKeys: tt.tileKeys, TilesInFlight: tt.inFlight}
+		st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageAttention]
+		var got float64
+		for _, l := range st.Levels {
+			if l.Level == "hbm" {
+				got = l.Bandwidth
+			}
+		}
+		if want := little(tt.perUnit); math.Abs(got-want) > 1e-9*want {
+			t.Errorf("tile keys %d, %d in flight: HBM at %g B/s, want 8 units x %g B / latency = %g", tt.tileKeys, tt.inFlight, got, tt.perUnit, want)
+		}
+	}
 }

@@ -282,6 +282,10 @@ func (a Arith) Add(b Arith) Arith {
 // operation as one.
 func (a Arith) Flops() int64 { return 2*a.MACs + a.Exps + a.Compares + a.Elementwise }
 
+// MaxTilesInFlight bounds Stage.TilesInFlight: a thread block's shared
+// memory holds a few K or V tiles at most.
+const MaxTilesInFlight = 8
+
 // Stage is one device-wide step of a kernel.
 type Stage struct {
 	Name    string   `json:"name"`
@@ -317,12 +321,18 @@ type Stage struct {
 	// LoopGathers says the loop loads single elements scattered over rows
 	// (r components of every key row) rather than runs of rows.
 	LoopGathers bool `json:"loop_gathers,omitempty"`
-	// TileLoads is how many tiles each work unit loads one after another,
-	// issuing the next only when the last has landed (a split-KV attention
-	// kernel's K and V tiles: FlashAttention-2's and cuDNN's); a device
-	// that measured such loads (its tile-loads unit) prices the stage at
-	// least at them. 0: not modelled.
+	// TileLoads is how many tiles each work unit loads in turn, at most
+	// TilesInFlight at a time (a split-KV attention kernel's K and V
+	// tiles: FlashAttention-2's and cuDNN's); a device that measured such
+	// loads (its tile-loads unit for that count) prices the stage at least
+	// at them. 0: not modelled.
 	TileLoads int64 `json:"tile_loads,omitempty"`
+	// TilesInFlight is how many of its tiles a work unit keeps in flight:
+	// 1 (or 0) issues the next only when the last has landed
+	// (FlashAttention-2's split-KV kernel), 2 issues the next before
+	// waiting on the current (cuDNN's decode kernel). Little's law counts
+	// them as the work unit's bytes in flight.
+	TilesInFlight int64 `json:"tiles_in_flight,omitempty"`
 	// Matmul, when set, says the stage is one library batched matrix
 	// product (cuBLAS through torch.bmm) of that shape: a device that
 	// measured the library's products prices the stage from them.
@@ -649,6 +659,9 @@ func (t *Trace) Validate() error {
 		}
 		if st.TileLoads < 0 || st.TileLoads > 1<<40 {
 			return fmt.Errorf("stage %q: %d tile loads out of range", st.Name, st.TileLoads)
+		}
+		if st.TilesInFlight < 0 || st.TilesInFlight > MaxTilesInFlight || (st.TilesInFlight > 0 && st.TileLoads == 0) {
+			return fmt.Errorf("stage %q: %d tiles in flight out of range (%d tile loads)", st.Name, st.TilesInFlight, st.TileLoads)
 		}
 		if st.Matmul != nil {
 			if err := validMatmul(st.Matmul); err != nil {

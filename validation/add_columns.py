@@ -11,10 +11,11 @@ run's rows and comments, with
                 (interference from the rest of the machine only ever adds
                 time: two runs back to back on one machine put eager
                 timings 0.73-1.20x apart (5th-95th percentile; 0.27-4.5x
-                at the extremes), CUDA-graph ones 0.99-1.01x);
+                at the extremes), CUDA-graph ones 0.99-1.01x), with that
+                run's seconds_min, seconds_max, samples and sets;
   runs          how many runs measured the row;
 
-and ten columns after the existing ones (validation/README.md defines them):
+and eleven columns after the existing ones (validation/README.md defines them):
 
   dispatch      `graph` for `+graph` variants (the pass replayed from a CUDA
                 graph: no host dispatch in the time), `eager` otherwise;
@@ -76,10 +77,14 @@ and ten columns after the existing ones (validation/README.md defines them):
                 cuBLAS batched products, priced from measure.py --only bmm);
                 empty otherwise;
   tile_keys     `128` for `sdpa-cudnn` and for `sdpa-flash` rows where FA2
-                runs its split-KV kernel: both load one 128-key K or V tile
-                per thread block at a time, the next issued when the last
-                has landed, which bwsim prices from the device's tile-loads
-                table (measure.py --only cpasync); empty otherwise.
+                runs its split-KV kernel: both load 128-key K or V tiles per
+                thread block, which bwsim prices from the device's
+                tile-loads tables (measure.py --only cpasync and
+                cpasync-pipelined); empty otherwise;
+  tiles_in_flight `2` for `sdpa-cudnn`: its kernel issues the next tile
+                before waiting on the current one (DEPBAR.LE SB0, 1 in its
+                SASS, validation/h100-ncu-sass.csv); empty otherwise (FA2's
+                split kernel waits for each tile, DEPBAR.LE SB0, 0).
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
@@ -101,7 +106,7 @@ import tempfile
 from grid import approx_grid, cudnn_grid, flash2_grid
 
 NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile",
-       "serial_combine", "rank_pass", "kernel", "tile_keys"]
+       "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight"]
 NOTE = ("# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
         " rank_pass, kernel, tile_keys:")
 RUN_NOTE = "# run "
@@ -201,14 +206,19 @@ def host_medians(paths):
     return per, every
 
 
+# The columns a row's timing comes with: taken from the run whose median
+# the row keeps.
+TIMING = ("seconds", "seconds_min", "seconds_max", "samples", "sets")
+
+
 def run_seconds(path):
-    """{KEY values: seconds} of a run file, and its `# command:` and
-    `# date:` comment lines."""
+    """{KEY values: {timing column: value}} of a run file (TIMING's columns
+    it has), and its `# command:` and `# date:` comment lines."""
     with open(path, newline="") as fh:
         text = fh.read().splitlines()
     facts = [ln for ln in text if ln.startswith(("# command:", "# date:"))]
     rows = csv.DictReader(ln for ln in text if ln.strip() and not ln.lstrip().startswith("#"))
-    return {tuple(r[c] for c in KEY): float(r["seconds"]) for r in rows}, facts
+    return {tuple(r[c] for c in KEY): {c: r[c] for c in TIMING if c in r} for r in rows}, facts
 
 
 def main():
@@ -253,7 +263,13 @@ def main():
     for i, ln in rows[1:]:
         f = parse(ln)
         key = tuple(f[col[c]] for c in KEY)
-        times = [float(f[col["seconds"]])] + [sec[key] for _, sec, _ in others if key in sec]
+        own = {c: f[col[c]] for c in TIMING if c in col}
+        timings = [own] + [sec[key] for _, sec, _ in others if key in sec]
+        times = [float(t["seconds"]) for t in timings]
+        least = timings[times.index(min(times))]
+        for c in TIMING:
+            if c in col and c in least:
+                f[col[c]] = least[c]
         f[col["seconds"]] = f"{min(times):.6e}"
         variant = f[col["variant"]]
         graph = variant.endswith("+graph")
@@ -268,7 +284,7 @@ def main():
             else:
                 missing.add(key[:2])
         base = variant.removesuffix("+graph")
-        split, tile, serial, tkeys = "", "", "", ""
+        split, tile, serial, tkeys, inflight = "", "", "", "", ""
         if base == "triton-split":
             pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
             chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
@@ -289,6 +305,7 @@ def main():
             split = str(cudnn_grid(int(f[col["batch"]]), int(f[col["heads"]]), int(f[col["kv_heads"]]),
                                    int(f[col["seq"]]), sms))
             tkeys = "128"
+            inflight = "2"
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
@@ -298,7 +315,7 @@ def main():
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern, tkeys], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern, tkeys, inflight], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
@@ -306,7 +323,7 @@ def main():
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} that issue the same GPU operations (SparQ: the same one-block or"
             " multi-block torch.topk path; sdpa-math: the same operation count),"
-            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass, kernel and tile_keys from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass, kernel, tile_keys and tiles_in_flight from the implementations' grids and structure"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

@@ -59,15 +59,21 @@ def cudnn_grid(batch, heads, kv_heads, seq, sms=132):
     """cuDNN's fused decode attention (its sm80 flash fprop kernel with
     16 x 128 tiles, then lean_reduction_kernel): positions per thread block.
 
-    Inferred from the launch shapes Nsight Compute recorded on an H100
-    (validation/h100-ncu-hmma.csv, 132 SMs): a GQA group shares one block
-    per (sequence, KV head) problem, and the keys are split across blocks
-    of whole 128-key tiles, as many per problem as fill 2 x SMs blocks,
-    (32, 8, 1) at B 1, 32/8, S 4K; (8, 32, 1) at B 1, 32/32, S 32K;
-    (8, 8, 4) at B 4, 32/8, S 1K; (1, 32, 64) at B 64, 32/32, S 4K. Four
-    shapes: whether the count rounds to a power of two is not settled by
-    them (no measured row tells the two apart)."""
+    Inferred from the six launch shapes Nsight Compute recorded on an H100
+    (validation/h100-ncu-hmma.csv and h100-ncu-launch.csv, 132 SMs): a GQA
+    group shares one block per (sequence, KV head) problem, and where the
+    problems are few the keys are split across blocks of whole 128-key
+    tiles, as many per problem as fill 2 x SMs blocks: (32, 8, 1) at B 1,
+    32/8, S 4K; (8, 32, 1) at B 1, 32/32, S 32K; (8, 8, 4) at B 4, 32/8,
+    S 1K. With 128 problems or more it does not split: (1, 32, 4) at B 4,
+    32/32, S 1K and (1, 8, 16) at B 16, 32/8, S 1K (no reduction kernel),
+    where filling 2 x SMs would have given 2 splits; (1, 32, 64) at B 64,
+    32/32, S 4K. The threshold lies between 33 and 128 problems; taken here
+    at FlashAttention-2's (0.8 x SMs: one split from 106 problems on an
+    H100), which no recorded shape contradicts. Whether the count rounds to
+    a power of two is not settled either (no measured row tells the two
+    apart)."""
     problems = batch * (kv_heads if heads > kv_heads else heads)
     n_blocks = -(-seq // 128)
-    splits = max(1, min(n_blocks, (2 * sms) // problems))
+    splits = 1 if problems >= 0.8 * sms else max(1, min(n_blocks, (2 * sms) // problems))
     return -(-n_blocks // splits) * 128

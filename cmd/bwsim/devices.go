@@ -160,8 +160,8 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 		case hwmodel.UnitAttentionTile:
 			rate = c.Kernel + ": " + strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1) + " of query tiles at the largest grid measured"
 		case hwmodel.UnitTileLoads:
-			rate = fmt.Sprintf("%s tiles loaded one after another per thread block: %s at the largest grid measured (a table over %d block counts x %d loads per block)",
-				units.Bytes(float64(c.TileBytes)), units.Bandwidth(c.OpsPerSecond), len(c.Table.Rows), len(c.Table.Cols))
+			rate = fmt.Sprintf("%s tiles loaded %s per thread block: %s at the largest grid measured (a table over %d block counts x %d loads per block)",
+				units.Bytes(float64(c.TileBytes)), inFlight(c.TilesInFlight), units.Bandwidth(c.OpsPerSecond), len(c.Table.Rows), len(c.Table.Cols))
 		case hwmodel.UnitMatmul:
 			rate = fmt.Sprintf("%s, %d query rows, head dim %d: %s at the largest grid measured (a table over %d product counts x %d positions)",
 				c.Kernel, c.QueryRows, c.HeadDim, strings.Replace(units.Flops(c.OpsPerSecond), "FLOP/s", " MAC/s", 1), len(c.Table.Rows), len(c.Table.Cols))
@@ -195,4 +195,12 @@ func printDevice(w io.Writer, d *hwmodel.Device) error {
 		}
 	}
 	return nil
+}
+
+// inFlight says how a tile-loads unit's blocks issue their tiles.
+func inFlight(n int) string {
+	if n <= 1 {
+		return "one after another"
+	}
+	return fmt.Sprintf("%d in flight", n)
 }

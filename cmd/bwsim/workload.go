@@ -21,7 +21,7 @@ type workloadFlags struct {
 	noRealloc, noAppend, materialize      bool
 	upcast, compiled, fusedExact          bool
 	serialCombine, rankPass               bool
-	split, tileKeys                       int
+	split, tileKeys, tilesInFlight        int
 	queryTile, kernel                     string
 	kvDump                                string
 	layer                                 int
@@ -56,7 +56,8 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.compiled, "compiled", false, "with --materialize: the pipeline runs under torch.compile (Inductor's generated gathers stream at memory rate; element-wise steps fuse)")
 	fs.StringVar(&w.queryTile, "query-tile", "", "dense fused: the tiled kernel and its query rows per thread block, KERNEL:ROWS (flash2:128, mem-efficient:64): a decode query pays for the whole tile, priced at the device's measured attention-tile table for that kernel")
 	fs.BoolVar(&w.serialCombine, "serial-combine", false, "dense fused with a split grid: the combine kernel walks the splits one dependent load at a time, as FlashAttention-2's does")
-	fs.IntVar(&w.tileKeys, "tile-keys", 0, "dense fused: the kernel loads K and V in tiles of this many key positions, each issued when the last has landed (128: FlashAttention-2's split-KV kernel, cuDNN's), priced at the device's measured tile-loads table (0: streamed at the memory's rate)")
+	fs.IntVar(&w.tileKeys, "tile-keys", 0, "dense fused: the kernel loads K and V in tiles of this many key positions (128: FlashAttention-2's split-KV kernel, cuDNN's), priced at the device's measured tile-loads table (0: streamed at the memory's rate)")
+	fs.IntVar(&w.tilesInFlight, "tiles-in-flight", 0, "with --tile-keys: tiles each thread block keeps in flight, 1 issuing each when the last has landed (FlashAttention-2), 2 issuing the next before waiting on the current (cuDNN) (0: 1)")
 	fs.BoolVar(&w.rankPass, "rank-pass", false, "sparq unfused: top-k ranks an fp32 tensor that its own kernel writes from the approximate logits (their group sum, or a cast without GQA), as PyTorch code that keeps the logits for the softmax does")
 	fs.StringVar(&w.kernel, "kernel", "", "the class of kernel that runs the stages, priced from the device's figures for it where it lists them: triton (sparq unfused, gathering on chip: Triton kernels feeding tl.dot, which stream below the copy rate), cublas (dense unfused: scores and weighted sum as cuBLAS batched products, priced from the device's measured matmul tables)")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
@@ -124,7 +125,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, TileKeys: w.tileKeys, RankPass: w.rankPass, Kernel: w.kernel}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, TileKeys: w.tileKeys, TilesInFlight: w.tilesInFlight, RankPass: w.rankPass, Kernel: w.kernel}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -230,6 +231,9 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.TileKeys > 0 {
 		desc += fmt.Sprintf(" tile-keys=%d", s.TileKeys)
+	}
+	if s.TilesInFlight > 1 {
+		desc += fmt.Sprintf(" tiles-in-flight=%d", s.TilesInFlight)
 	}
 	if !s.Tile.IsZero() {
 		desc += " query-tile=" + s.Tile.String()
