@@ -579,8 +579,13 @@ func tileInflight(st traces.Stage, readBytes int64, device float64) float64 {
 	if st.TileLoads == 0 || readBytes == 0 {
 		return device
 	}
-	tile := float64(readBytes) / (float64(max(st.WorkUnits, 1)) * float64(st.TileLoads))
-	return max(device, tile*float64(max(st.TilesInFlight, 1)))
+	return max(device, tileBytes(st, readBytes)*float64(max(st.TilesInFlight, 1)))
+}
+
+// tileBytes is the size of one of a tile-loading stage's tiles: its bytes
+// read from memory over its work units' tile loads.
+func tileBytes(st traces.Stage, readBytes int64) float64 {
+	return float64(readBytes) / (float64(max(st.WorkUnits, 1)) * float64(st.TileLoads))
 }
 
 // tileLoadSeconds prices a stage's tile loads from the device's tile-loads
@@ -602,8 +607,7 @@ func tileLoadSeconds(dev *hwmodel.Device, st traces.Stage, readBytes int64, memo
 		return 0
 	}
 	units := float64(max(st.WorkUnits, 1))
-	tile := float64(readBytes) / (units * float64(st.TileLoads))
-	loads := float64(st.TileLoads) * tile / float64(u.TileBytes)
+	loads := float64(st.TileLoads) * tileBytes(st, readBytes) / float64(u.TileBytes)
 	last := u.Table.Cols[len(u.Table.Cols)-1]
 	t := u.Table.At(units, min(loads, last))
 	if loads > last {
