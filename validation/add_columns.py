@@ -217,7 +217,7 @@ def run_seconds(path):
     with open(path, newline="") as fh:
         text = fh.read().splitlines()
     facts = [ln for ln in text if ln.startswith(("# command:", "# date:"))]
-    rows = csv.DictReader(ln for ln in text if ln.strip() and not ln.lstrip().startswith("#"))
+    rows = csv.DictReader(ln for _, ln in data_lines(text))
     return {tuple(r[c] for c in KEY): {c: r[c] for c in TIMING if c in r} for r in rows}, facts
 
 

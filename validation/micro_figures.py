@@ -208,10 +208,10 @@ def tile_load_table(rows, say):
         print_table(progs, loads, [[cells[(p, n)] for n in loads] for p in progs], [f"{p} blocks" for p in progs])
 
     dprogs, dloads, dfull = grid(dep) if dep else ([], [], False)
-    pprogs, ploads, _ = grid(pipe) if pipe else ([], [], False)
-    # A pipelined grid that covers the dependent one's blocks is its own
-    # table; part cpasync's few pipelined rows are only compared.
-    if pipe and set(pprogs) <= set(dprogs) and len(pprogs) == len(dprogs):
+    pprogs = grid(pipe)[0] if pipe else []
+    # A pipelined grid over the dependent one's blocks is its own table;
+    # part cpasync's few pipelined rows are only compared.
+    if pipe and set(pprogs) == set(dprogs):
         cells = dict(pipe)
         cells.update({(p, 1): dep[(p, 1)] for p in pprogs if (p, 1) in dep})
         if grid(cells)[2]:

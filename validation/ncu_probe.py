@@ -250,23 +250,17 @@ def _sass_kernels(path):
     """The kernels of a `--page source --print-source sass` run in launch
     order, each (name, header, rows); ncu prints a kernel's listing twice
     in a row when two sections feed it, so a repeat is dropped."""
-    out, cur = [], None
-    with open(path, newline="") as fh:
-        lines = [ln for ln in fh if not ln.startswith("==")]
-    for ln in lines:
-        if ln.startswith('"Kernel Name"'):
-            cur = [ln]
-            out.append(cur)
-        elif cur is not None:
-            cur.append(ln)
+    blocks = []
+    for r in _csv_rows(path):
+        if r and r[0] == "Kernel Name":
+            blocks.append((r[1], []))
+        elif blocks:
+            blocks[-1][1].append(r)
     kernels = []
-    for block in out:
-        name = next(csv.reader([block[0]]))[1]
-        rows = list(csv.reader(block[1:]))
+    for name, rows in blocks:
         k = (name, rows[0], rows[1:])
-        if kernels and kernels[-1] == k:
-            continue
-        kernels.append(k)
+        if not kernels or kernels[-1] != k:
+            kernels.append(k)
     return kernels
 
 
