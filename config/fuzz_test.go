@@ -31,6 +31,8 @@ func FuzzLoadDeviceFile(f *testing.F) {
 		"devices:\n  h100-sxm:\n    memory_levels:\n      hbm: {kernel_loops: {triton: {rows: {seconds: 0, seconds_per_element: 1}}}}\n",
 		"devices:\n  h200:\n    compute:\n      - {unit: tile-loads, dtype: fp16, tile_bytes: 32768, tiles_in_flight: 2, ops_per_second: 4e12,\n" +
 			"         table: {rows: [128, 264], cols: [1, 16], seconds: [[3.5e-6, 2.1e-5], [4.5e-6, 3.5e-5]]}, source: test}\n",
+		"devices:\n  h200:\n    compute:\n      - {unit: block-code, dtype: fp16, param_lines: 2, param_line_seconds: 5.3e-8, ops_per_second: 6.5e8,\n" +
+			"         table: {rows: [132, 264], cols: [496, 3570], seconds: [[5.8e-6, 9.4e-6], [7.9e-6, 1.26e-5]]}, source: test}\n",
 		"devices:" + newDevice,
 		"sweep: {points: 3}\n",
 		"devices: [\n",

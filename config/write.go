@@ -131,6 +131,12 @@ func EncodeDevice(d *hwmodel.Device) []byte {
 		if c.TilesInFlight != 0 {
 			w(4, "tiles_in_flight: %d", c.TilesInFlight)
 		}
+		if c.ParamLines != 0 {
+			w(4, "param_lines: %d", c.ParamLines)
+		}
+		if c.ParamLineSeconds != 0 {
+			w(4, "param_line_seconds: %s", num(c.ParamLineSeconds))
+		}
 		w(4, "dtype: %s", str(c.DType))
 		w(4, "ops_per_second: %s", num(c.OpsPerSecond))
 		if c.FloorSeconds != 0 {

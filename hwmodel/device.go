@@ -167,7 +167,11 @@ type Compute struct {
 	// (a split-KV kernel's tile loads: the Table gives a call's time for
 	// Rows thread blocks each loading Cols tiles of TileBytes, at most
 	// TilesInFlight at a time, OpsPerSecond counts bytes at the largest
-	// grid point).
+	// grid point), or UnitBlockCode (the code a split-KV kernel's blocks
+	// run outside their tile loop: the Table gives a call's time for Rows
+	// thread blocks whose warps each run Cols instructions, ParamLines and
+	// ParamLineSeconds price parameter reads, OpsPerSecond counts one
+	// warp's added instructions per second at one wave).
 	Unit string `mapstructure:"unit" json:"unit"`
 	// Kernel names the kernel an attention-tile unit was measured on
 	// (flash2, mem-efficient), a matmul unit's product form
@@ -188,6 +192,13 @@ type Compute struct {
 	// waiting on the current (double buffering, cuDNN's decode kernel).
 	// A device has one tile-loads unit per count. 0 for every other unit.
 	TilesInFlight int `mapstructure:"tiles_in_flight" json:"tiles_in_flight,omitempty"`
+	// ParamLines is the 64-byte lines of kernel parameters a block-code
+	// unit's kernel reads before its first wait (its table's times include
+	// them), and ParamLineSeconds what each further line adds to a call:
+	// a constant-cache miss each block waits on, at any grid. 0 for every
+	// other unit.
+	ParamLines       int     `mapstructure:"param_lines" json:"param_lines,omitempty"`
+	ParamLineSeconds float64 `mapstructure:"param_line_seconds" json:"param_line_seconds,omitempty"`
 	// DType is "fp32", "fp16", "bf16", "fp8", "int8", "fp64" or "tf32".
 	DType string `mapstructure:"dtype" json:"dtype"`
 	// OpsPerSecond counts floating-point operations (a multiply-add is two)
@@ -483,6 +494,34 @@ func (d *Device) MatmulUnit(form string, rows, headDim int, dtype string) (Compu
 // blocks loading two 32 KiB tiles each, one at a time, take 7.7 µs,
 // 2.2 TB/s).
 const UnitTileLoads = "tile-loads"
+
+// UnitBlockCode is the unit of the code a split-KV kernel's thread blocks
+// run outside their tile loop (traces.Stage.BlockInstructions and
+// ParamLines), measured on the tile-loads kernel with straight-line
+// arithmetic added before its first tile and after its last, and with
+// extra parameters read first: its Table gives a call's time for Rows
+// thread blocks of 4 warps loading two 32 KiB tiles each, every warp
+// running Cols instructions outside the loop (the first column is the
+// kernel's own). In a grid that runs at once, every block's start and
+// end lie on the call's critical path: on an H100, 264 blocks take
+// 9.1 µs with the kernel's own 496 instructions and 10.1 µs with 1265.
+const UnitBlockCode = "block-code"
+
+// MaxParamLines bounds a block-code unit's ParamLines: a launch passes at
+// most 32 KiB of parameters.
+const MaxParamLines = 512
+
+// BlockCodeUnit returns the device's block-code unit; ok is false where
+// none was measured. The code is instructions, whatever the data's type:
+// one unit serves every dtype.
+func (d *Device) BlockCodeUnit() (Compute, bool) {
+	for _, c := range d.Compute {
+		if c.Unit == UnitBlockCode && c.Table != nil {
+			return c, true
+		}
+	}
+	return Compute{}, false
+}
 
 // MaxTilesInFlight bounds a tile-loads unit's TilesInFlight: a block's
 // shared memory holds a few 32 KiB tiles at most.

@@ -44,7 +44,7 @@ var kindLevels = map[Kind][]levelSpec{
 
 // Compute units and data types a device may list.
 var (
-	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile, UnitMatmul, UnitTileLoads}
+	computeUnits  = []string{"vector", "matrix", "special", "topk", "softmax", "copy", UnitAttentionTile, UnitMatmul, UnitTileLoads, UnitBlockCode}
 	computeDTypes = []string{"fp32", "fp16", "bf16", "fp8", "int8", "fp64", "tf32"}
 )
 
@@ -223,7 +223,15 @@ func (v *validator) compute(cs []Compute) {
 	}
 	seen := map[ud]int{}
 	tileLoads := map[int]int{}
+	blockCode := -1
 	for i, c := range cs {
+		if c.Unit == UnitBlockCode {
+			if blockCode >= 0 {
+				v.add(fmt.Sprintf("compute[%d]", i), "a second %s unit (compute[%d] is one): a device has one, for every dtype", UnitBlockCode, blockCode)
+			} else {
+				blockCode = i
+			}
+		}
 		// One tile-loads table per count of tiles in flight serves every
 		// dtype (TileLoadUnit): a second would be ignored.
 		if c.Unit == UnitTileLoads {
@@ -248,6 +256,8 @@ func (v *validator) compute(cs []Compute) {
 			v.matmul(key, c)
 		case c.Unit == UnitTileLoads:
 			v.tileLoads(key, c)
+		case c.Unit == UnitBlockCode:
+			v.blockCode(key, c)
 		case c.Unit == "copy" && c.Kernel != "" && c.Kernel != CopyScattered:
 			v.add(key+".kernel", "a copy unit's pattern is %s or empty (whole rows), got %q", CopyScattered, c.Kernel)
 		case c.Unit != UnitAttentionTile && c.Unit != "copy" && c.Kernel != "":
@@ -262,6 +272,9 @@ func (v *validator) compute(cs []Compute) {
 		if c.Unit != UnitTileLoads && c.TilesInFlight != 0 {
 			v.add(key+".tiles_in_flight", "only %s units take tiles_in_flight, not %q", UnitTileLoads, c.Unit)
 		}
+		if c.Unit != UnitBlockCode && (c.ParamLines != 0 || c.ParamLineSeconds != 0) {
+			v.add(key, "only %s units take param_lines and param_line_seconds, not %q", UnitBlockCode, c.Unit)
+		}
 		id := ud{c.Unit, c.DType, c.Kernel, c.QueryRows, c.HeadDim, max(c.TilesInFlight, 1)}
 		if j, dup := seen[id]; dup {
 			v.add(key, "duplicate of compute[%d] (%s)", j, strings.Join(slices.DeleteFunc([]string{c.Unit, c.DType, c.Kernel}, func(s string) bool { return s == "" }), " "))
@@ -271,8 +284,8 @@ func (v *validator) compute(cs []Compute) {
 		v.positive(key+".ops_per_second", c.OpsPerSecond)
 		v.latency(key+".floor_seconds", c.FloorSeconds)
 		if c.Table != nil {
-			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile && c.Unit != UnitMatmul && c.Unit != UnitTileLoads {
-				v.add(key+".table", "only library primitives (topk, softmax, %s, %s, %s) take a table, not %q", UnitAttentionTile, UnitMatmul, UnitTileLoads, c.Unit)
+			if c.Unit != "topk" && c.Unit != "softmax" && c.Unit != UnitAttentionTile && c.Unit != UnitMatmul && c.Unit != UnitTileLoads && c.Unit != UnitBlockCode {
+				v.add(key+".table", "only library primitives (topk, softmax, %s, %s, %s, %s) take a table, not %q", UnitAttentionTile, UnitMatmul, UnitTileLoads, UnitBlockCode, c.Unit)
 			}
 			v.table(key+".table", c.Table)
 		}
@@ -311,6 +324,21 @@ func (v *validator) tileLoads(key string, c Compute) {
 	}
 	if c.Table == nil {
 		v.add(key+".table", "a %s unit is its measured table", UnitTileLoads)
+	}
+}
+
+// blockCode checks what a block-code unit's lookup needs: its table (the
+// first column is its kernel's own code) and its parameter lines.
+func (v *validator) blockCode(key string, c Compute) {
+	if c.Kernel != "" {
+		v.add(key+".kernel", "a %s unit names no kernel, got %q", UnitBlockCode, c.Kernel)
+	}
+	if c.ParamLines < 0 || c.ParamLines > MaxParamLines {
+		v.add(key+".param_lines", "must be 0 to %d, got %d", MaxParamLines, c.ParamLines)
+	}
+	v.latency(key+".param_line_seconds", c.ParamLineSeconds)
+	if c.Table == nil {
+		v.add(key+".table", "a %s unit is its measured table", UnitBlockCode)
 	}
 }
 

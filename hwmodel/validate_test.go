@@ -150,7 +150,23 @@ func TestValidate(t *testing.T) {
 		{"tile bytes on topk", func(d *Device) { u := tableUnit(); u.TileBytes = 32768; d.Compute = append(d.Compute, u) },
 			`compute[3].tile_bytes: only tile-loads units take tile_bytes, not "topk"`},
 		{"table on vector", func(d *Device) { d.Compute[0].Table = tableUnit().Table },
-			`compute[0].table: only library primitives (topk, softmax, attention-tile, matmul, tile-loads) take a table, not "vector"`},
+			`compute[0].table: only library primitives (topk, softmax, attention-tile, matmul, tile-loads, block-code) take a table, not "vector"`},
+		{"block code", func(d *Device) { d.Compute = append(d.Compute, blockCodeUnit()) }, ""},
+		{"block code without a table", func(d *Device) { u := blockCodeUnit(); u.Table = nil; d.Compute = append(d.Compute, u) },
+			"compute[3].table: a block-code unit is its measured table"},
+		{"two block code units", func(d *Device) {
+			u := blockCodeUnit()
+			u.DType = "bf16"
+			d.Compute = append(d.Compute, blockCodeUnit(), u)
+		}, "compute[4]: a second block-code unit (compute[3] is one)"},
+		{"block code with a kernel", func(d *Device) { u := blockCodeUnit(); u.Kernel = "flash2"; d.Compute = append(d.Compute, u) },
+			`compute[3].kernel: a block-code unit names no kernel, got "flash2"`},
+		{"param lines out of range", func(d *Device) { u := blockCodeUnit(); u.ParamLines = 513; d.Compute = append(d.Compute, u) },
+			"compute[3].param_lines: must be 0 to 512, got 513"},
+		{"param line seconds negative", func(d *Device) { u := blockCodeUnit(); u.ParamLineSeconds = -1e-9; d.Compute = append(d.Compute, u) },
+			"compute[3].param_line_seconds: must be at least 0 and under 1 second"},
+		{"param lines on tile loads", func(d *Device) { u := tileLoadUnit(); u.ParamLines = 2; d.Compute = append(d.Compute, u) },
+			`compute[3]: only block-code units take param_lines and param_line_seconds, not "tile-loads"`},
 		{"table rows descending", func(d *Device) { u := tableUnit(); u.Table.Rows = []float64{128, 32}; d.Compute = append(d.Compute, u) },
 			"compute[3].table.rows[1]: must be above the previous point (128), got 32"},
 		{"table zero cols", func(d *Device) { u := tableUnit(); u.Table.Cols[0] = 0; d.Compute = append(d.Compute, u) },
@@ -333,6 +349,16 @@ func tileLoadUnit() Compute {
 		Rows:    []float64{64, 256},
 		Cols:    []float64{1, 2, 8},
 		Seconds: [][]float64{{3e-6, 4.8e-6, 14.7e-6}, {4.5e-6, 7.7e-6, 22.5e-6}},
+	}}
+}
+
+// blockCodeUnit is a valid block-code unit: its kernel runs 500
+// instructions per warp outside its tile loop and reads 2 parameter lines.
+func blockCodeUnit() Compute {
+	return Compute{Unit: UnitBlockCode, DType: "fp16", OpsPerSecond: 6.5e8, ParamLines: 2, ParamLineSeconds: 5e-8, Table: &Table{
+		Rows:    []float64{64, 256},
+		Cols:    []float64{500, 2000},
+		Seconds: [][]float64{{5e-6, 6.4e-6}, {9e-6, 11.4e-6}},
 	}}
 }
 

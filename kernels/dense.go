@@ -129,6 +129,8 @@ func (m *denseMethod) declare(p *plan) {
 			per := (S + m.splits - 1) / m.splits
 			p.tr.Stages[m.sAttn].TileLoads = 2 * ((per + tk - 1) / tk)
 			p.tr.Stages[m.sAttn].TilesInFlight = int64(p.spec.TilesInFlight)
+			p.tr.Stages[m.sAttn].BlockInstructions = int64(p.spec.BlockInstructions)
+			p.tr.Stages[m.sAttn].ParamLines = int64(p.spec.ParamLines)
 		}
 		if m.splits > 1 {
 			D := int64(p.shape.HeadDim)

@@ -901,6 +901,10 @@ func TestDenseTileLoads(t *testing.T) {
 		{Spec{Method: MethodDense, Impl: Fused, TilesInFlight: 2}, "tiles in flight need tile keys"},
 		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, TilesInFlight: 9}, "tiles in flight must be 1 to 8"},
 		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, TilesInFlight: -1}, "tiles in flight must be 1 to 8"},
+		{Spec{Method: MethodDense, Impl: Fused, BlockInstructions: 1589}, "block instructions and parameter lines need tile keys"},
+		{Spec{Method: MethodDense, Impl: Fused, ParamLines: 7}, "block instructions and parameter lines need tile keys"},
+		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, BlockInstructions: -1}, "block instructions must be 0 to"},
+		{Spec{Method: MethodDense, Impl: Fused, TileKeys: 128, ParamLines: 513}, "parameter lines must be 0 to 512"},
 	} {
 		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%d tiles in flight, %d tile keys: error %v, want %q", tt.spec.TilesInFlight, tt.spec.TileKeys, err, tt.want)

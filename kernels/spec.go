@@ -185,6 +185,14 @@ type Spec struct {
 	// waiting on the current (cuDNN's decode kernel waits with DEPBAR.LE
 	// SB0, 1). Devices price it from their tile-loads unit for that count.
 	TilesInFlight int `json:"tiles_in_flight,omitempty"`
+	// BlockInstructions, with TileKeys, is the instructions each warp runs
+	// before its first tile wait and after its last tile (Nsight Compute's
+	// source page, validation/ncu_probe.py: 1589 for FlashAttention-2's
+	// split-KV kernel at d_h 128, 736 for cuDNN's decode kernel), and
+	// ParamLines the 64-byte lines of parameters it reads first (7 and
+	// 10): devices price them from their block-code unit. 0: not modelled.
+	BlockInstructions int `json:"block_instructions,omitempty"`
+	ParamLines        int `json:"param_lines,omitempty"`
 	// AppendKV adds the stage a server runs every step before attention: write
 	// the current token's k and v into the cache (and whatever else the
 	// method keeps per token) and update the running mean v̄.
@@ -331,6 +339,15 @@ func (s Spec) Validate() error {
 	if s.TilesInFlight < 0 || s.TilesInFlight > traces.MaxTilesInFlight {
 		return fmt.Errorf("tiles in flight must be 1 to %d (0: 1), got %d", traces.MaxTilesInFlight, s.TilesInFlight)
 	}
+	if (s.BlockInstructions != 0 || s.ParamLines != 0) && s.TileKeys == 0 {
+		return fmt.Errorf("block instructions and parameter lines need tile keys (the tile loop they surround), got %d and %d with none", s.BlockInstructions, s.ParamLines)
+	}
+	if s.BlockInstructions < 0 || s.BlockInstructions > traces.MaxBlockInstructions {
+		return fmt.Errorf("block instructions must be 0 to %d, got %d", traces.MaxBlockInstructions, s.BlockInstructions)
+	}
+	if s.ParamLines < 0 || s.ParamLines > traces.MaxParamLines {
+		return fmt.Errorf("parameter lines must be 0 to %d, got %d", traces.MaxParamLines, s.ParamLines)
+	}
 	if m == MethodDense {
 		return nil
 	}
@@ -392,7 +409,7 @@ func (s Spec) Resolve(shape Shape) (Spec, error) {
 	if s.Method == MethodLoki && s.KLayout == "" {
 		s.KLayout = KOnce
 	}
-	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, TileKeys: s.TileKeys, TilesInFlight: s.TilesInFlight, RankPass: s.RankPass, Kernel: s.Kernel}
+	c := Spec{Method: s.Method, Impl: s.Impl, AppendKV: s.AppendKV, Split: s.Split, Materialize: s.Materialize, Compiled: s.Compiled, FusedExact: s.FusedExact, Upcast: s.Upcast, Tile: s.Tile, SerialCombine: s.SerialCombine, TileKeys: s.TileKeys, TilesInFlight: s.TilesInFlight, BlockInstructions: s.BlockInstructions, ParamLines: s.ParamLines, RankPass: s.RankPass, Kernel: s.Kernel}
 	if s.Method != MethodDense {
 		c.K = min(s.K, shape.Seq)
 	}

@@ -65,6 +65,12 @@ import (
 //	              flight: 1 (empty) issuing each when the last had landed,
 //	              2 issuing the next before waiting (cuDNN):
 //	              kernels.Spec.TilesInFlight
+//	block_instructions  with tile_keys, the instructions each warp ran
+//	              before its first tile wait and after its last tile
+//	              (Nsight Compute's source page): kernels.Spec.BlockInstructions
+//	param_lines   with tile_keys, the 64-byte lines of kernel parameters
+//	              each block read before its first wait:
+//	              kernels.Spec.ParamLines
 //	query_tile    KERNEL:ROWS when fused dense attention ran as a tiled
 //	              kernel that computes ROWS query rows per thread block
 //	              (flash2:128, mem-efficient:64): kernels.Spec.Tile
@@ -147,6 +153,10 @@ type Measurement struct {
 	// TilesInFlight is how many of those tiles each thread block kept in
 	// flight (0: not stated, one at a time).
 	TilesInFlight int `json:"tiles_in_flight,omitempty"`
+	// BlockInstructions and ParamLines are the code each thread block ran
+	// around its tile loop (0: not stated).
+	BlockInstructions int `json:"block_instructions,omitempty"`
+	ParamLines        int `json:"param_lines,omitempty"`
 	// QueryTile is the tiled kernel and its query rows (zero: none stated).
 	QueryTile kernels.QueryTile `json:"query_tile,omitzero"`
 	// Kernel is the kernel class that ran the gathers ("": not stated).
@@ -368,7 +378,8 @@ func parseRow(rec []string, col map[string]int) (Measurement, error) {
 	for _, f := range []struct {
 		col string
 		dst *int
-	}{{"split", &m.Split}, {"tile_keys", &m.TileKeys}, {"tiles_in_flight", &m.TilesInFlight}} {
+	}{{"split", &m.Split}, {"tile_keys", &m.TileKeys}, {"tiles_in_flight", &m.TilesInFlight},
+		{"block_instructions", &m.BlockInstructions}, {"param_lines", &m.ParamLines}} {
 		s := opt(f.col)
 		if s == "" {
 			continue
@@ -436,7 +447,8 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 			strconv.Itoa(m.HeadDim), strconv.Itoa(m.Seq), opt(m.R), opt(m.K), m.KLayout, m.DType,
 			strconv.FormatFloat(m.Seconds, 'g', -1, 64), m.Placement, m.Variant, m.Dispatch, optSeconds(m.HostSeconds),
 			opt(m.Split), optBool(m.Materialize), optBool(m.Upcast), optBool(m.Compiled), optBool(m.FusedExact),
-			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel, opt(m.TileKeys), opt(m.TilesInFlight)}
+			m.QueryTile.String(), optBool(m.SerialCombine), optBool(m.RankPass), m.Kernel, opt(m.TileKeys), opt(m.TilesInFlight),
+			opt(m.BlockInstructions), opt(m.ParamLines)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -447,7 +459,7 @@ func WriteMeasurements(w io.Writer, comments []string, rows []Measurement) error
 
 // OptionalMeasurementColumns are the optional columns WriteMeasurements
 // writes, in order.
-var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight"}
+var OptionalMeasurementColumns = []string{"variant", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight", "block_instructions", "param_lines"}
 
 func optSeconds(s float64) string {
 	if s == 0 {

@@ -27,6 +27,9 @@ func FuzzParseMeasurements(f *testing.F) {
 	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,split,tile_keys,tiles_in_flight\n" +
 		"h200,dense,fused,4,32,32,128,1024,,,,fp16,2e-5,,sdpa-cudnn+graph,1024,128,2\n" +
 		"h200,dense,fused,1,32,8,128,4096,,,,fp16,1.2e-5,,sdpa-cudnn+graph,128,128,\n"))
+	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,split,tile_keys,tiles_in_flight,block_instructions,param_lines\n" +
+		"h200,dense,fused,1,32,8,128,4096,,,,fp16,1.2e-5,,sdpa-cudnn+graph,128,128,2,736,10\n" +
+		"h200,dense,fused,1,32,8,128,4096,,,,fp16,1.9e-5,,sdpa-flash+graph,128,128,,1589,7\n"))
 	f.Add([]byte(strings.Join(MeasurementColumns, ",") + ",variant,dispatch\n" +
 		"a100-40gb,dense,unfused,4,32,32,128,16384,,,,fp16,8.46e-4,,attn-torch,host-sync\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

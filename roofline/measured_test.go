@@ -53,15 +53,15 @@ func TestParseMeasurements(t *testing.T) {
 }
 
 func TestParseMeasurementsStructureColumns(t *testing.T) {
-	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine,rank_pass,kernel,tile_keys,tiles_in_flight\n" +
-		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,,true,,,\n" +
-		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,,,triton,,\n" +
-		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,,,,\n" +
-		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,,,,\n" +
-		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,,,,\n" +
-		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,,,128,\n" +
-		"a100-40gb,dense,unfused,4,32,32,128,16384,,,,fp16,8e-4,,attn-torch,host-sync,,,,,,,,,,,,\n" +
-		"h100-sxm,dense,fused,4,32,32,128,1024,,,,fp16,3e-5,,sdpa-cudnn+graph,graph,,1024,,,,,,,,,128,2\n"
+	in := strings.Join(MeasurementColumns, ",") + ",variant,dispatch,host_seconds,split,materialize,upcast,compiled,fused_exact,query_tile,serial_combine,rank_pass,kernel,tile_keys,tiles_in_flight,block_instructions,param_lines\n" +
+		"h100-sxm,sparq,unfused,16,32,32,128,16384,32,128,twice,fp16,1e-3,,torch-gather,eager,4.5e-4,,true,,,,,,true,,,,,\n" +
+		"h100-sxm,sparq,unfused,1,32,8,128,4096,32,128,once,fp16,1e-4,,triton-split+graph,graph,,512,,,,true,,,,triton,,,,\n" +
+		"h100-sxm,dense,unfused,1,32,8,128,4096,,,,fp16,1e-4,,sdpa-math+graph,graph,,,,true,,,,,,,,,,\n" +
+		"h100-sxm,sparq,unfused,64,32,32,128,4096,32,128,twice,fp16,1e-3,,torch-compile+graph,graph,,,true,,true,,,,,,,,,\n" +
+		"h100-sxm,dense,fused,64,32,32,128,4096,,,,fp16,1e-3,,sdpa-flash+graph,graph,,4096,,,,,flash2:128,,,,,,,\n" +
+		"h100-sxm,dense,fused,1,32,8,128,4096,,,,fp16,1e-5,,sdpa-flash+graph,graph,,128,,,,,,true,,,128,,1589,7\n" +
+		"a100-40gb,dense,unfused,4,32,32,128,16384,,,,fp16,8e-4,,attn-torch,host-sync,,,,,,,,,,,,,,\n" +
+		"h100-sxm,dense,fused,4,32,32,128,1024,,,,fp16,3e-5,,sdpa-cudnn+graph,graph,,1024,,,,,,,,,128,2,736,10\n"
 	f, err := ParseMeasurements(strings.NewReader(in), "x")
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +96,10 @@ func TestParseMeasurementsStructureColumns(t *testing.T) {
 	}
 	if f.Rows[7].TilesInFlight != 2 || f.Rows[5].TilesInFlight != 0 {
 		t.Errorf("tiles_in_flight parsed as %d %d, want 0 2", f.Rows[5].TilesInFlight, f.Rows[7].TilesInFlight)
+	}
+	if r := f.Rows[5]; r.BlockInstructions != 1589 || r.ParamLines != 7 || f.Rows[4].BlockInstructions != 0 || f.Rows[4].ParamLines != 0 {
+		t.Errorf("block_instructions, param_lines parsed as %d, %d and %d, %d; want 0, 0 and 1589, 7",
+			f.Rows[4].BlockInstructions, f.Rows[4].ParamLines, r.BlockInstructions, r.ParamLines)
 	}
 	if q := f.Rows[4].QueryTile; q != (kernels.QueryTile{Kernel: "flash2", Rows: 128}) || !a.QueryTile.IsZero() {
 		t.Errorf("query_tile parsed as %v and %v, want flash2:128 and none", q, a.QueryTile)
@@ -143,7 +147,7 @@ func TestParseMeasurementsErrors(t *testing.T) {
 	// opt builds a file with the optional columns: KEY, VALUE pairs set them
 	// on a valid sparq row.
 	opt := func(kv ...string) string {
-		cols := []string{"dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "tile_keys", "tiles_in_flight"}
+		cols := []string{"dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile", "serial_combine", "rank_pass", "tile_keys", "tiles_in_flight", "block_instructions", "param_lines"}
 		vals := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			vals[kv[i]] = kv[i+1]
@@ -199,6 +203,8 @@ func TestParseMeasurementsErrors(t *testing.T) {
 		{"tile_keys text", opt("tile_keys", "128k"), `tile_keys "128k": not a whole number`},
 		{"tiles_in_flight zero", opt("tile_keys", "128", "tiles_in_flight", "0"), "tiles_in_flight 0: must be between 1"},
 		{"tiles_in_flight text", opt("tile_keys", "128", "tiles_in_flight", "two"), `tiles_in_flight "two": not a whole number`},
+		{"block_instructions zero", opt("tile_keys", "128", "block_instructions", "0"), "block_instructions 0: must be between 1"},
+		{"param_lines text", opt("tile_keys", "128", "param_lines", "x"), `param_lines "x": not a whole number`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -169,8 +169,14 @@ type StagePrediction struct {
 	// last has landed), less the launch OverheadSeconds counts. The
 	// measured kernel moves the stage's bytes, so it overlaps the memory
 	// time. 0 where the stage or the device has none.
-	TileLoadSeconds float64        `json:"tile_load_seconds,omitempty"`
-	Levels          []LevelTraffic `json:"levels"`
+	TileLoadSeconds float64 `json:"tile_load_seconds,omitempty"`
+	// BlockCodeSeconds is what the code the stage's thread blocks run
+	// outside their tile loop adds (traces.Stage.BlockInstructions and
+	// ParamLines beyond those of the kernel the device's block-code table
+	// was measured on): in a grid that runs at once every block's start and
+	// end lie on the critical path. TileLoadSeconds includes it.
+	BlockCodeSeconds float64        `json:"block_code_seconds,omitempty"`
+	Levels           []LevelTraffic `json:"levels"`
 	// Tensors breaks the levels' traffic down by tensor and direction, in
 	// the order the trace declares tensors, reads before writes.
 	Tensors []TensorTraffic `json:"tensors"`
@@ -517,6 +523,10 @@ func predictStage(tr *traces.Trace, i int, dev *hwmodel.Device, place []hwmodel.
 	}
 	if st.TileLoads > 0 && memReadBytes > 0 {
 		sp.TileLoadSeconds = tileLoadSeconds(dev, st, memReadBytes, sp.MemorySeconds)
+		if sp.TileLoadSeconds > 0 {
+			sp.BlockCodeSeconds = blockCodeSeconds(dev, st)
+			sp.TileLoadSeconds += sp.BlockCodeSeconds
+		}
 	}
 	if a.TileMACs > 0 {
 		// The tile's work includes the arithmetic counted above (the real
@@ -614,6 +624,27 @@ func tileLoadSeconds(dev *hwmodel.Device, st traces.Stage, readBytes int64, memo
 		t += memorySeconds * (loads - last) / loads
 	}
 	return max(t-dev.Overheads.LaunchSeconds, 0)
+}
+
+// blockCodeSeconds prices the code a tile-loading stage's blocks run
+// outside their tile loop from the device's block-code unit: the table's
+// time for the stage's blocks at its instructions per warp, less its time
+// at the first column (the measured kernel's own code, which the
+// tile-loads table already holds), plus each parameter line beyond the
+// kernel's own. A stage with less code than that kernel gets nothing
+// back: the tile-loads table is the floor. 0 where the stage states no
+// code or the device measured none.
+func blockCodeSeconds(dev *hwmodel.Device, st traces.Stage) float64 {
+	u, ok := dev.BlockCodeUnit()
+	if !ok || st.BlockInstructions+st.ParamLines == 0 {
+		return 0
+	}
+	units := float64(max(st.WorkUnits, 1))
+	t := 0.0
+	if base := u.Table.Cols[0]; float64(st.BlockInstructions) > base {
+		t = max(u.Table.At(units, float64(st.BlockInstructions))-u.Table.At(units, base), 0)
+	}
+	return t + u.ParamLineSeconds*float64(max(st.ParamLines-int64(u.ParamLines), 0))
 }
 
 // tileSeconds prices a stage's query tiles: from the kernel's measured

@@ -3,6 +3,7 @@ package roofline
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -644,6 +645,52 @@ func TestTileLoadsPricedFromTheTable(t *testing.T) {
 	want := predictStages(t, untiled, devtest.GPU())[kernels.StageAttention]
 	if st := predictStages(t, untiled, dev)[kernels.StageAttention]; st.TileLoadSeconds != 0 || st.Seconds != want.Seconds {
 		t.Errorf("without tile keys: tile loads %g s, %g s; want %g s", st.TileLoadSeconds, st.Seconds, want.Seconds)
+	}
+}
+
+// The code a tile-loading stage's blocks run outside their tile loop adds
+// the device's block-code table at the stage's instructions per warp less
+// the table at its first column (the measured kernel's own code), plus
+// each parameter line beyond the kernel's; less code than that kernel, or
+// a device without the table (or without tile-loads tables), adds
+// nothing.
+func TestBlockCodeAddsToTheTileLoads(t *testing.T) {
+	shape := kernels.Shape{Batch: 1, Heads: 32, KVHeads: 8, HeadDim: 128, Seq: 1024}
+	spec := kernels.Spec{Method: kernels.MethodDense, Impl: kernels.Fused, Split: 128, TileKeys: 128, BlockInstructions: 2000, ParamLines: 7}
+	tr := trace(t, shape, spec)
+	if st := tr.Stages[slices.IndexFunc(tr.Stages, func(s traces.Stage) bool { return s.Name == kernels.StageAttention })]; st.BlockInstructions != 2000 || st.ParamLines != 7 {
+		t.Fatalf("attention stage: %d block instructions, %d parameter lines; want 2000, 7", st.BlockInstructions, st.ParamLines)
+	}
+
+	dev := devtest.GPU()
+	launch := dev.Overheads.LaunchSeconds
+	slow := 3 * predictStages(t, tr, dev)[kernels.StageAttention].MemorySeconds
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: hwmodel.UnitTileLoads, DType: "fp16", OpsPerSecond: 1, TileBytes: 32 << 10,
+		Table: &hwmodel.Table{Rows: []float64{32, 128}, Cols: []float64{1, 4},
+			Seconds: [][]float64{{(launch + slow) / 2, (launch + slow) * 2}, {(launch + slow) / 2, (launch + slow) * 2}}}})
+	if st := predictStages(t, tr, dev)[kernels.StageAttention]; st.BlockCodeSeconds != 0 || math.Abs(st.TileLoadSeconds-slow) > 1e-9*slow {
+		t.Errorf("no block-code table: block code %g s, tile loads %g s; want 0 and %g", st.BlockCodeSeconds, st.TileLoadSeconds, slow)
+	}
+	const lineSeconds = 50e-9
+	dev.Compute = append(dev.Compute, hwmodel.Compute{Unit: hwmodel.UnitBlockCode, DType: "fp16", OpsPerSecond: 1, ParamLines: 2, ParamLineSeconds: lineSeconds,
+		Table: &hwmodel.Table{Rows: []float64{32, 128}, Cols: []float64{500, 2000},
+			Seconds: [][]float64{{8e-6, 10e-6}, {8e-6, 10e-6}}}})
+	if err := dev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := predictStages(t, tr, dev)[kernels.StageAttention]
+	want := 2e-6 + 5*lineSeconds
+	if math.Abs(got.BlockCodeSeconds-want) > 1e-9*want || math.Abs(got.TileLoadSeconds-(slow+want)) > 1e-9*(slow+want) || got.Bound != BoundTileLoads {
+		t.Errorf("block code %g s, tile loads %g s (%s); want %g s on top of %g s, bounding the stage", got.BlockCodeSeconds, got.TileLoadSeconds, got.Bound, want, slow)
+	}
+
+	spec.BlockInstructions, spec.ParamLines = 300, 1
+	if st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageAttention]; st.BlockCodeSeconds != 0 {
+		t.Errorf("less code than the measured kernel's: block code %g s, want 0", st.BlockCodeSeconds)
+	}
+	spec.BlockInstructions, spec.ParamLines = 0, 0
+	if st := predictStages(t, trace(t, shape, spec), dev)[kernels.StageAttention]; st.BlockCodeSeconds != 0 || math.Abs(st.TileLoadSeconds-slow) > 1e-9*slow {
+		t.Errorf("no code stated: block code %g s, tile loads %g s; want 0 and %g", st.BlockCodeSeconds, st.TileLoadSeconds, slow)
 	}
 }
 

@@ -286,6 +286,15 @@ func (a Arith) Flops() int64 { return 2*a.MACs + a.Exps + a.Compares + a.Element
 // memory holds a few K or V tiles at most.
 const MaxTilesInFlight = 8
 
+// MaxBlockInstructions and MaxParamLines bound Stage.BlockInstructions and
+// Stage.ParamLines: a kernel's straight-line code around its tile loop
+// runs to thousands of instructions per warp, and a launch passes at most
+// 32 KiB of parameters (512 lines).
+const (
+	MaxBlockInstructions = 1 << 20
+	MaxParamLines        = 512
+)
+
 // Stage is one device-wide step of a kernel.
 type Stage struct {
 	Name    string   `json:"name"`
@@ -333,6 +342,18 @@ type Stage struct {
 	// waiting on the current (cuDNN's decode kernel). Little's law counts
 	// them as the work unit's bytes in flight.
 	TilesInFlight int64 `json:"tiles_in_flight,omitempty"`
+	// BlockInstructions, with TileLoads, is the instructions each warp of a
+	// work unit executes outside its tile loop: before it first waits for a
+	// tile (parameters, indices, addresses) and after its last tile has
+	// landed (the last products, the epilogue, the output write). In a
+	// grid that runs at once no other block hides them; a device that
+	// measured such code (its block-code unit) adds their time to the tile
+	// loads'. 0: not modelled.
+	BlockInstructions int64 `json:"block_instructions,omitempty"`
+	// ParamLines, with TileLoads, is the 64-byte lines of kernel
+	// parameters a work unit reads before its first wait: each is a
+	// constant-cache miss that every launch pays afresh.
+	ParamLines int64 `json:"param_lines,omitempty"`
 	// Matmul, when set, says the stage is one library batched matrix
 	// product (cuBLAS through torch.bmm) of that shape: a device that
 	// measured the library's products prices the stage from them.
@@ -662,6 +683,10 @@ func (t *Trace) Validate() error {
 		}
 		if st.TilesInFlight < 0 || st.TilesInFlight > MaxTilesInFlight || (st.TilesInFlight > 0 && st.TileLoads == 0) {
 			return fmt.Errorf("stage %q: %d tiles in flight out of range (%d tile loads)", st.Name, st.TilesInFlight, st.TileLoads)
+		}
+		if st.BlockInstructions < 0 || st.BlockInstructions > MaxBlockInstructions || st.ParamLines < 0 || st.ParamLines > MaxParamLines ||
+			(st.BlockInstructions+st.ParamLines > 0 && st.TileLoads == 0) {
+			return fmt.Errorf("stage %q: %d block instructions, %d parameter lines out of range (%d tile loads)", st.Name, st.BlockInstructions, st.ParamLines, st.TileLoads)
 		}
 		if st.Matmul != nil {
 			if err := validMatmul(st.Matmul); err != nil {

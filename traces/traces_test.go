@@ -147,6 +147,8 @@ func TestDecodeRejectsCorruptInput(t *testing.T) {
 		"negative loop steps":    strings.Replace(g, `"work_units":`, `"loop_steps":-2,"work_units":`, 1),
 		"in flight, no tiles":    strings.Replace(g, `"work_units":`, `"tiles_in_flight":2,"work_units":`, 1),
 		"too many in flight":     strings.Replace(g, `"work_units":`, `"tile_loads":4,"tiles_in_flight":9,"work_units":`, 1),
+		"block code, no tiles":   strings.Replace(g, `"work_units":`, `"block_instructions":1589,"work_units":`, 1),
+		"too many param lines":   strings.Replace(g, `"work_units":`, `"tile_loads":4,"param_lines":513,"work_units":`, 1),
 		"gathers without steps":  strings.Replace(g, `"work_units":`, `"loop_gathers":true,"work_units":`, 1),
 		"scattered above copied": strings.Replace(g, `"elementwise":`, `"copy_elems":4,"scattered_copy_elems":5,"elementwise":`, 1),
 		"matmul form":            strings.Replace(g, `"work_units":`, `"matmul":{"form":"qv","products":8,"rows":4,"keys":1024,"dim":128},"work_units":`, 1),
@@ -189,6 +191,7 @@ func FuzzDecode(f *testing.F) {
 		`{"name":"approx-scores","extents":[],"arith":{"macs":0,"exps":0,"compares":0,"elementwise":0},"work_units":4,"kernel":"triton","loop_steps":128,"loop_gathers":true}],` +
 		`"scale":{"sampled_pairs":1,"total_pairs":4}}}`))
 	f.Add([]byte(strings.Replace(good.String(), `"work_units":`, `"tile_loads":16,"tiles_in_flight":2,"work_units":`, 1)))
+	f.Add([]byte(strings.Replace(good.String(), `"work_units":`, `"tile_loads":2,"block_instructions":1589,"param_lines":7,"work_units":`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := Decode(bytes.NewReader(data))
 		if err != nil {

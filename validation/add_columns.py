@@ -84,14 +84,20 @@ and eleven columns after the existing ones (validation/README.md defines them):
   tiles_in_flight `2` for `sdpa-cudnn`: its kernel issues the next tile
                 before waiting on the current one (DEPBAR.LE SB0, 1 in its
                 SASS, validation/h100-ncu-sass.csv); empty otherwise (FA2's
-                split kernel waits for each tile, DEPBAR.LE SB0, 0).
+                split kernel waits for each tile, DEPBAR.LE SB0, 0);
+  block_instructions, param_lines  for rows with tile_keys: the kernel's
+                instructions per warp before its first tile wait plus
+                after its last, and the 64-byte parameter lines it reads
+                first, from the GPU's Nsight Compute listing (--ncu-sass:
+                validation/h100-ncu-sass.csv, h200-ncu-sass.csv; 1589 and
+                7 for FA2's split kernel, 736 and 10 for cuDNN's).
 
 Comment lines stay where they are; one more, before the header, says where
 the columns come from. Idempotent: if the columns (or that comment) are
 already there, they are recomputed, not added again. The file is replaced
 atomically (a temporary file beside it, then os.replace).
 
-Usage: python3 validation/add_columns.py [--run FILE ...] [--measured validation/h100.csv] [--host FILE ...]
+Usage: python3 validation/add_columns.py [--run FILE ...] [--measured validation/h100.csv] [--host FILE ...] [--ncu-sass FILE]
 """
 
 import argparse
@@ -106,7 +112,8 @@ import tempfile
 from grid import approx_grid, cudnn_grid, flash2_grid
 
 NEW = ["runs", "dispatch", "host_seconds", "split", "materialize", "upcast", "compiled", "fused_exact", "query_tile",
-       "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight"]
+       "serial_combine", "rank_pass", "kernel", "tile_keys", "tiles_in_flight",
+       "block_instructions", "param_lines"]
 NOTE = ("# runs, dispatch, host_seconds, split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine,"
         " rank_pass, kernel, tile_keys:")
 RUN_NOTE = "# run "
@@ -221,6 +228,29 @@ def run_seconds(path):
     return {tuple(r[c] for c in KEY): {c: r[c] for c in TIMING if c in r} for r in rows}, facts
 
 
+# The tile-loading kernels' names in an ncu_probe.py --sass table, by the
+# variant whose rows they run.
+SASS_KERNELS = {"sdpa-flash": "void pytorch_flash::flash_fwd_splitkv_kernel<", "sdpa-cudnn": "cudnn_generated_fort_native_sdpa"}
+
+
+def block_code(path):
+    """{variant: (block_instructions, param_lines)} from an ncu_probe.py
+    --sass table: each tile-loading kernel's instructions per warp before
+    its first tile wait plus after its last, and the parameter lines it
+    reads first, from the kernel's first row (its one-block case: FA2's
+    and cuDNN's counts differ by at most 8 instructions between the cases
+    profiled)."""
+    found = {}
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(ln for ln in fh if not ln.startswith("#")):
+            for variant, prefix in SASS_KERNELS.items():
+                if variant not in found and r["kernel"].startswith(prefix):
+                    found[variant] = (int(r["pre"]) + int(r["post"]), int(r["param_lines"]))
+    if set(found) != set(SASS_KERNELS):
+        sys.exit(f"{path}: no row for {sorted(set(SASS_KERNELS) - set(found))}")
+    return found
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -228,8 +258,11 @@ def main():
     ap.add_argument("--run", action="append", default=[],
                     help="a run of the grid (repeatable): the first gives the rows; without --run, --measured is read")
     ap.add_argument("--host", action="append", help="host file (repeatable; default validation/h100-host.csv)")
+    ap.add_argument("--ncu-sass", default=os.path.join(here, "h100-ncu-sass.csv"),
+                    help="the GPU's ncu_probe.py --sass table: the tile-loading kernels' block_instructions and param_lines")
     args = ap.parse_args()
     args.host = args.host or [os.path.join(here, "h100-host.csv")]
+    code = block_code(args.ncu_sass)
 
     med, every = host_medians(args.host)
     src = args.run[0] if args.run else args.measured
@@ -284,7 +317,7 @@ def main():
             else:
                 missing.add(key[:2])
         base = variant.removesuffix("+graph")
-        split, tile, serial, tkeys, inflight = "", "", "", "", ""
+        split, tile, serial, tkeys, inflight, binstr, plines = "", "", "", "", "", "", ""
         if base == "triton-split":
             pairs = int(f[col["batch"]]) * int(f[col["kv_heads"]])
             chunk, _, cpp = approx_grid(pairs, int(f[col["seq"]]), int(f[col["r"]]), True)
@@ -306,6 +339,8 @@ def main():
                                    int(f[col["seq"]]), sms))
             tkeys = "128"
             inflight = "2"
+        if tkeys:
+            binstr, plines = (str(v) for v in code[base])
         mat = "true" if base in ("torch-gather", "torch-compile") else ""
         comp = "true" if base == "torch-compile" else ""
         fexact = "true" if base in ("triton", "triton-split") else ""
@@ -315,7 +350,7 @@ def main():
         # Recomputed in place (no --run), the file keeps the runs it was built from.
         runs = str(len(times)) if args.run or "runs" not in col else f[col["runs"]]
         n_runs = max(n_runs, int(runs))
-        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern, tkeys, inflight], ln)
+        out[i] = emit([f[j] for j in keep] + [runs, "graph" if graph else "eager", host, split, mat, up, comp, fexact, tile, serial, rank, kern, tkeys, inflight, binstr, plines], ln)
     hosts = " and ".join("validation/" + os.path.basename(h) for h in args.host)
     note = (f"{NOTE} added by validation/add_columns.py: seconds = the least of the row's medians over the"
             f" {n_runs} run(s) of this grid (this file's own and the '# run' lines'), runs = how many had the row;"
@@ -323,7 +358,8 @@ def main():
             f" host_seconds (eager rows) = the median host_seconds of the same variant and k_layout over the shapes"
             f" measured in each of {hosts} that issue the same GPU operations (SparQ: the same one-block or"
             " multi-block torch.topk path; sdpa-math: the same operation count),"
-            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass, kernel, tile_keys and tiles_in_flight from the implementations' grids and structure"
+            " the least of the files' medians; split, materialize, upcast, compiled, fused_exact, query_tile, serial_combine, rank_pass, kernel, tile_keys and tiles_in_flight from the implementations' grids and structure;"
+            f" block_instructions and param_lines (rows with tile_keys) from validation/{os.path.basename(args.ncu_sass)}"
             " (validation/grid.py, add_columns.py)\n")
     run_notes = [f"{RUN_NOTE}{n} ({os.path.basename(path)}): {ln[2:]}\n"
                  for n, (path, _, facts) in enumerate(others, start=2) for ln in facts]

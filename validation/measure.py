@@ -16,7 +16,9 @@ empty-kernel launch). Writes, under --out:
                 latency, launch overhead, torch.topk / softmax; parts
                 mma and tile: instruction rates and the fused attention
                 kernels' query-tile throughput; part burst: a grid's time
-                when each thread block reads once and stops);
+                when each thread block reads once and stops; part startup:
+                the tile-loads kernel with code added outside its tile
+                loop, built with nvcc and counted with cuobjdump);
   host.csv      host dispatch (part `host`): the CPU time to issue one eager
                 call of each implementation right after a synchronize with
                 the GPU idle, and the GPU operations per call (torch.profiler);
@@ -1336,6 +1338,168 @@ def micro_cpasync(m, quick, rotate_bytes, pipelined_grid=False):
     torch.cuda.empty_cache()
 
 
+def startup_name(pre, params, post):
+    """The kernel name of one start-up variant: its name in cuobjdump's and
+    Nsight Compute's listings, so either can be matched to its rows."""
+    return f"tile_startup_l{pre}_p{params}_e{post}"
+
+
+def _code_lines(var, n, seed):
+    """n lines of straight-line integer arithmetic over four independent
+    chains var0..var3 (about 3 instructions a line), each line's shift and
+    odd multiplier its own so nothing folds or repeats."""
+    import random
+
+    rng = random.Random(seed)
+    return [f"{var}{i % 4} = ({var}{i % 4} ^ ({var}{(i + 1) % 4} >> {rng.randrange(1, 31)})) * {rng.randrange(1 << 20, 1 << 31) | 1}u;"
+            for i in range(n)]
+
+
+def _startup_source(pre, params, post):
+    """tile_phases (_CPASYNC_SRC) under startup_name, with code a block runs
+    before its first load and after its last tile: `params` extra 4-byte
+    kernel parameters read once each (constant bank 0, as a library kernel
+    reads its parameter struct) and `pre` lines of arithmetic in front of
+    the first cp.async, feeding the tiles' address through a runtime mask
+    of 0 (so the load waits on them); `post` lines after the last tile,
+    fed by its sum and feeding the value written (so they run after it)."""
+    body = ["unsigned h0 = threadIdx.x, h1 = blockIdx.x, h2 = threadIdx.x ^ (blockIdx.x << 7), h3 = blockIdx.x * 3u;"]
+    body += [f"h{i % 4} = h{i % 4} * 0x9e3779b1u + p{i};" for i in range(params)]
+    body += _code_lines("h", pre, pre * 7919 + params)
+    body.append("const unsigned h = h0 ^ h1 ^ h2 ^ h3;")
+    tail = ["unsigned g0 = __float_as_uint(acc), g1 = g0 ^ threadIdx.x, g2 = g0 + blockIdx.x, g3 = g0 * 3u;"]
+    tail += _code_lines("g", post, post * 104729 + 1)
+    tail.append("acc += (float)((g0 ^ g1 ^ g2 ^ g3) & mask);")
+    src = _CPASYNC_SRC.replace("tile_phases(", startup_name(pre, params, post) + "(")
+    src = src.replace("int pipelined)", "int pipelined, unsigned mask" + "".join(f", unsigned p{i}" for i in range(params)) + ")")
+    for old, new in (("const int4* base = x + (size_t)blockIdx.x * phases * chunks;",
+                      "\n    ".join(body) + "\n    const int4* base = x + (size_t)blockIdx.x * phases * chunks + (h & mask);"),
+                     ("out[blockIdx.x * blockDim.x + threadIdx.x] =", "\n    ".join(tail) + "\n    out[blockIdx.x * blockDim.x + threadIdx.x] =")):
+        assert old in src
+        src = src.replace(old, new)
+    return src
+
+
+def _build_cubin(src, tag):
+    """Compile src with nvcc for sm_90 into a cubin and list its SASS with
+    cuobjdump: the binary timed is the one counted. Returns (path, sass)."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="bwsim-startup-")
+    cu, cubin = os.path.join(d, f"{tag}.cu"), os.path.join(d, f"{tag}.cubin")
+    with open(cu, "w") as fh:
+        fh.write(src)
+    built = subprocess.run(["nvcc", "-cubin", "-arch=sm_90", "-std=c++17", "-O3", "-o", cubin, cu],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError(f"nvcc {cu}: {built.stderr.strip()[:500]}")
+    sass = subprocess.run(["cuobjdump", "-sass", cubin], check=True, capture_output=True, text=True).stdout
+    return cubin, sass
+
+
+# Start-up variants (pre lines, extra parameters, post lines) of part
+# startup: arithmetic before the first tile, parameter reads, arithmetic
+# after the last tile, and one of all three (whether the costs add).
+STARTUP_VARIANTS = ([(0, 0, 0)] + [(n, 0, 0) for n in (64, 128, 256, 512, 1024)]
+                    + [(0, w, 0) for w in (16, 64, 128, 256)] + [(0, 0, n) for n in (64, 128, 256, 512, 1024)]
+                    + [(256, 128, 256)])
+
+
+def _startup_kernels(variants):
+    """Build each start-up variant (nvcc, sm_90) and load it: a list of
+    (variant, kernel, static_pre, param_lines), static_pre being the
+    instructions before the first DEPBAR in its cuobjdump listing."""
+    import cupy as cp
+    from sass import cuobjdump_instructions, prologue
+
+    out = []
+    for pre, params, post in variants:
+        name = startup_name(pre, params, post)
+        built = attempt(f"build {name}", lambda: _build_cubin(_startup_source(pre, params, post), name))
+        if built is None:
+            continue
+        cubin, sass = built
+        count, param_lines = prologue(cuobjdump_instructions(sass, name))
+        kern = cp.RawModule(path=cubin).get_function(name)
+        kern.max_dynamic_shared_size_bytes = 80 * 1024
+        out.append(((pre, params, post), kern, count, param_lines))
+    return out
+
+
+def _startup_launcher(kern, params, p, phases, ptrs, out):
+    """A function issuing one start-up kernel per pointer in ptrs (p blocks
+    of 4 warps, phases dependent 32 KiB tiles each, 80 KiB shared memory)
+    on PyTorch's current stream."""
+    import cupy as cp
+
+    chunks = 128 * 128 * 2 // 16
+    pvals = tuple(cp.uint32((2654435761 * (i + 1)) & 0xffffffff) for i in range(params))
+
+    def run():
+        with cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
+            for ptr in ptrs:
+                kern((p,), (128,), (cp.uint64(ptr), cp.uint64(out.data_ptr()), cp.int32(phases), cp.int32(chunks),
+                                    cp.int32(0), cp.uint32(0)) + pvals, shared_mem=80 * 1024)
+    return run
+
+
+def micro_startup(m, quick, rotate_bytes):
+    """What a split-KV block runs besides its loads (part startup):
+    measure.py's tile_phases kernel (dependent mode, 80 KiB of shared
+    memory, 4 warps, 2 tiles of 32 KiB) with straight-line arithmetic in
+    front of its first cp.async, extra kernel parameters read before it,
+    and arithmetic after its last tile (STARTUP_VARIANTS), over grids of
+    one wave or more. Each variant is built with nvcc and its SASS counted
+    with cuobjdump (validation/sass.py); part startup-sass lets Nsight
+    Compute count what each warp executes, the axis a library kernel's own
+    listing is placed on. Replayed in a CUDA graph over rotating buffers,
+    as the attention rows are, so the instruction and constant caches are
+    as warm or cold as they are for them. Primitives only; never an
+    attention kernel's timing."""
+    log("micro: code a block runs before its first tile and after its last")
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    tile = 128 * 128 * 2
+    variants = [(0, 0, 0), (256, 0, 0), (0, 64, 0), (0, 0, 256)] if quick else STARTUP_VARIANTS
+    progs = [64, 2 * sms] if quick else [32, 64, 128, sms, 2 * sms, 4 * sms]
+    for (pre, params, post), kern, count, param_lines in _startup_kernels(variants):
+        cases = [(2, p) for p in progs]
+        if not quick and params == 0 and post == 0 and pre in (0, 512):
+            cases += [(16, p) for p in (128, 2 * sms)]  # does the start-up add the same over a long walk?
+        for phases, p in cases:
+            per = phases * tile
+            ns = n_sets(p * per, rotate_bytes)
+            buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
+            out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
+            run = _startup_launcher(kern, params, p, phases, [buf.data_ptr() + i * p * per for i in range(ns)], out)
+            t = attempt(f"{startup_name(pre, params, post)} P={p} phases={phases}",
+                        lambda run=run, ns=ns: time_pass(run, ns, graph=True, min_n=5, max_n=20))
+            if t is not None:
+                m.row("startup", f"programs={p};phases={phases};kernel={startup_name(pre, params, post)};pre_lines={pre};"
+                      f"params={params};post_lines={post};static_pre={count};param_lines={param_lines};warps=4;smem_kib=80",
+                      "graph", p * per, t)
+            del buf, out
+    torch.cuda.empty_cache()
+
+
+def startup_once():
+    """Part startup-sass: each start-up variant launched once, eagerly, at
+    2 x SMs blocks of one tile each, for Nsight Compute's source page to
+    count the instructions each warp executes before its wait and after it
+    (ncu_probe.py --block-code). One tile, because the listing counts by
+    instruction: with two, the loop's wait is one instruction for both
+    tiles and what runs after it holds the second tile's issue; with one,
+    what follows the wait is exactly what follows a block's last tile at
+    any count (the last tile's sum, the code after it, the write), and
+    what precedes it what precedes its first."""
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    p, tile = 2 * sms, 128 * 128 * 2
+    buf = torch.randn(p * tile // 2, device="cuda", dtype=torch.float16)
+    out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
+    for (pre, params, post), kern, _, _ in _startup_kernels(STARTUP_VARIANTS):
+        _startup_launcher(kern, params, p, 1, [buf.data_ptr()], out)()
+    torch.cuda.synchronize()
+
+
 # The fused SDPA kernels whose query tile measure.py's tile part times:
 # (bwsim's kernel name, SDPA backend name, query rows per thread block).
 # FA2's non-split forward kernel on sm90 tiles 128 query rows x 64 keys;
@@ -2288,7 +2452,7 @@ def main():
     ap.add_argument("--rotate-bytes", type=float, default=256e6, help="bytes a timed pass must touch (L2 is 50 MB)")
     ap.add_argument("--skip-micro", action="store_true")
     ap.add_argument("--only", default="", help="comma list of parts: micro,host,check,rk,grid,stages,compile,kernels,tgather,hostcheck,mma,tile,dot,"
-                    "inflight,bmm,qlaunch,burst,phases,cpasync,cpasync-pipelined (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases, cpasync, cpasync-pipelined: not in the default set)")
+                    "inflight,bmm,qlaunch,burst,phases,cpasync,cpasync-pipelined,startup,startup-sass (kernels, hostcheck, mma, tile, dot, inflight, bmm, qlaunch, burst, phases, cpasync, cpasync-pipelined, startup, startup-sass: not in the default set)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     LOG = open(os.path.join(args.out, "log.txt"), "a")
@@ -2348,6 +2512,10 @@ def main():
         attempt("micro_cpasync", lambda: micro_cpasync(m, args.quick, args.rotate_bytes))
     if "cpasync-pipelined" in parts:
         attempt("micro_cpasync_pipelined", lambda: micro_cpasync(m, args.quick, args.rotate_bytes, pipelined_grid=True))
+    if "startup" in parts:
+        attempt("micro_startup", lambda: micro_startup(m, args.quick, args.rotate_bytes))
+    if "startup-sass" in parts:
+        attempt("startup_once", startup_once)
     if "dot" in parts:
         attempt("micro_dot_read", lambda: micro_dot_read(m, args.quick))
     if "inflight" in parts:

@@ -10,14 +10,17 @@ few programs (kernel_loops, part inflight), the fused attention kernels' query-t
 tables (part tile: prefill calls, every tile row a real query), and cuBLAS's
 batched products as matmul tables (part bmm: synthetic tensors), and the
 tile-loads table (part cpasync: thread blocks loading 32 KiB tiles one
-after another, a split-KV kernel reduced to its loads). Nothing
-here reads a decode attention timing.
+after another, a split-KV kernel reduced to its loads), and the block-code
+table (part startup, with the ncu_probe.py --block-code table of its
+kernels among the files). Nothing here reads a decode attention timing.
 Standard library only.
 
   python3 validation/micro_figures.py validation/h200-micro.csv
   python3 validation/micro_figures.py validation/h100-micro.csv validation/h100-micro-gather.csv validation/h100-micro-mma.csv validation/h100-micro-tile.csv validation/h100-micro-dot.csv validation/h100-micro-inflight.csv validation/h100-micro-bmm.csv
 
-The second line reproduces the h100-sxm catalog entry's tables exactly.
+The second line reproduces the h100-sxm catalog entry's tables exactly;
+  python3 validation/micro_figures.py validation/h100-micro-startup.csv validation/h200-ncu-startup.csv
+prints its block-code unit (h200-micro-startup.csv for the h200 entry's).
 """
 
 import csv
@@ -233,6 +236,90 @@ def tile_load_table(rows, say):
     unit(dep, 1)
 
 
+def loglog(x, xs, ys):
+    """ys at x, linear in the logarithms between the nearest points of xs
+    (ascending), held at the ends: hwmodel.Table.At along one axis."""
+    import math
+
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1] * x / xs[-1]
+    i = next(j for j in range(1, len(xs)) if xs[j] >= x)
+    f = math.log(x / xs[i - 1]) / math.log(xs[i] / xs[i - 1])
+    return math.exp(math.log(ys[i - 1]) + f * math.log(ys[i] / ys[i - 1]))
+
+
+def block_code_table(rows, say):
+    """The catalog's block-code unit from part startup and the Nsight
+    Compute count of its kernels (ncu_probe.py --block-code over part
+    startup-sass, whose rows name the tile_startup_* kernels): rows are
+    thread blocks (2 tiles each, 80 KiB, 4 warps), columns the
+    instructions each warp runs before its first tile wait plus after its
+    last (pre + post), the first column the kernel with no code added; the
+    same lines added before the first tile or after the last make one
+    column (their counts' mean), its time the mean of the two. param_line_seconds: per parameter line
+    beyond the kernel's own, the median over blocks and parameter variants
+    of (time - the table's time at that variant's instructions) / its extra
+    lines. The variant with all three is printed against the sum (do they
+    add?), and the 16-tile rows against the 2-tile ones (does the code
+    cost the same over a long walk?)."""
+    count = {r[0]: (int(r[3]) + int(r[5]), int(r[6])) for r in rows
+             if len(r) == 7 and r[0].startswith("tile_startup_")}
+    cells, params, mixed, long = {}, {}, {}, {}
+    for r in rows:
+        if r[0] != "startup" or r[2] != "graph":
+            continue
+        f = fields(r[1])
+        if f["kernel"] not in count:
+            say("block code", f"no instruction count for {f['kernel']} (give the ncu_probe --block-code table too)")
+            return
+        n, lines = count[f["kernel"]]
+        p, phases, t = int(f["programs"]), int(f["phases"]), float(r[4])
+        pre, prm, post = int(f["pre_lines"]), int(f["params"]), int(f["post_lines"])
+        if phases != 2:
+            long[(pre, p, phases)] = (n, t)
+        elif prm and (pre or post):
+            mixed[p] = (n, lines, t)
+        elif prm:
+            params.setdefault(p, []).append((n, lines, t))
+        else:
+            cells.setdefault((p, pre + post), []).append((n, t))
+    if not cells:
+        return
+    # The same lines before the first tile or after the last compile to
+    # counts a few instructions apart: one column at their mean.
+    col_of = {added: round(statistics.mean(n for (_, a), v in cells.items() if a == added for n, _ in v))
+              for added in {a for _, a in cells}}
+    cells = {(p, col_of[a]): [t for _, t in v] for (p, a), v in cells.items()}
+    progs = sorted({p for p, _ in cells})
+    cols = sorted({n for _, n in cells})
+    if any((p, n) not in cells for p in progs for n in cols):
+        say("block code", "incomplete grid, no table")
+        return
+    table = {p: [statistics.mean(cells[(p, n)]) for n in cols] for p in progs}
+    base_lines = next(lines for n, lines in count.values() if n == cols[0])
+    per_line = [(t - loglog(n, cols, table[p])) / (lines - base_lines)
+                for p, vs in params.items() for n, lines, t in vs if lines > base_lines]
+    pls = statistics.median(per_line) if per_line else 0.0
+    for p, (n, lines, t) in sorted(mixed.items()):
+        want = loglog(n, cols, table[p]) + pls * (lines - base_lines)
+        say(f"block code, all three, {p} blocks", f"{t * 1e6:.2f} us measured, {want * 1e6:.2f} table + lines")
+    for (pre, p, phases), (n, t) in sorted(long.items()):
+        base = long.get((0, p, phases))
+        if pre and base and p in table and n in cols:
+            say(f"block code, {n} instructions, {p} blocks x {phases} tiles",
+                f"+{(t - base[1]) * 1e6:.2f} us (x 2 tiles: +{(table[p][cols.index(n)] - table[p][0]) * 1e6:.2f} us)")
+    one = min(progs, key=lambda p: abs(p - 264))
+    rate = (cols[-1] - cols[0]) / (table[one][-1] - table[one][0])
+    print("      - unit: block-code")
+    print("        dtype: fp16")
+    print(f"        param_lines: {base_lines}")
+    print(f"        param_line_seconds: {pls:.3g}")
+    print(f"        ops_per_second: {rate:.4g}")
+    print_table(progs, cols, [table[p] for p in progs], [f"{p} blocks" for p in progs])
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -332,6 +419,7 @@ def main():
     loop_steps(rows, say)
     matmul_tables(rows, say)
     tile_load_table(rows, say)
+    block_code_table(rows, say)
 
     tile = {}
     for r in rows:

@@ -50,6 +50,8 @@ import os
 import sys
 import tempfile
 
+from sass import opcode, prologue  # validation/sass.py: shared with measure.py's startup part
+
 R, K, D = 32, 128, 128
 
 # (name, B, H, Hkv, S, implementation, K layout); layout "" for dense.
@@ -182,9 +184,13 @@ def summarize(sections, stalls, out):
         dram, tensor, st = extra.get((case, order), ("", "", ""))
         table.append([case, CASES[case][0], order, k["name"][:120], k["grid"], k["block"]]
                      + [m.get(name, "") for _, name in SECTION_METRICS] + [dram, tensor, st])
-    _write_table(out, "made by: python3 validation/ncu_probe.py --summarize (see its docstring);\n"
+    _write_table(out, "one call per case after 3 warm-up calls; " "made by: python3 validation/ncu_probe.py --summarize (see its docstring);\n"
                       "# stalls: the five largest smsp__average_warps_issue_stalled_*_per_issue_active ratios\n"
                       "# (cases of the second run only)", HEADER, table)
+
+
+# The GPU the summarized run profiled, for the tables' first line (--gpu).
+GPU = "H100 SXM"
 
 
 def _write_table(out, made_by, header, table):
@@ -194,8 +200,8 @@ def _write_table(out, made_by, header, table):
     fd, tmp = tempfile.mkstemp(prefix=".ncu-", suffix=".csv", dir=d)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            fh.write("# Nsight Compute 2025.3.1 on the lent H100 SXM (--clock-control none), one call per case after\n"
-                     f"# 3 warm-up calls; {made_by}; duration under ncu's cache control (caches flushed).\n")
+            fh.write(f"# Nsight Compute 2025.3.1 on the lent {GPU} (--clock-control none), {made_by};\n"
+                     "# duration under ncu's cache control (caches flushed).\n")
             w = csv.writer(fh)
             w.writerow(header)
             w.writerows(table)
@@ -240,7 +246,7 @@ def summarize_instructions(raw, out):
         macs = int(float(vals.get("hmma_inst") or 0)) * HMMA_MACS
         table.append([case, name, order, k["name"][:120], k["grid"], k["block"]] + list(vals.values())
                      + [macs, f"{macs / (2 * S * D * B * Hkv):g}" if macs else ""])
-    _write_table(out, "instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
+    _write_table(out, "one call per case after 3 warm-up calls; " "instruction counts, made by: python3 validation/ncu_probe.py --instructions\n"
                       "# (see its docstring); macs = hmma_inst x 2048 (m16n8k16); tile_rows = macs / (2 S D B Hkv)",
                  ["case", "case_name", "order", "kernel", "grid", "block"] + [c for c, _ in metrics]
                  + ["macs", "tile_rows"], table)
@@ -264,6 +270,42 @@ def _sass_kernels(path):
     return kernels
 
 
+def block_code(head, rows):
+    """(warps, pre, mid, post, param_lines) of one kernel's source-page
+    listing: the instructions each warp executes before its first wait for
+    a cp.async group (DEPBAR), between its first and last wait, and after
+    its last (per warp: executions / the first instruction's, which every
+    warp runs once), and the 64-byte lines of the parameter bank read before
+    the first wait (sass.prologue over the executed instructions). A kernel
+    with no wait counts everything as pre."""
+    col = {h: j for j, h in enumerate(head)}
+    ex = [int((r[col["Instructions Executed"]] or "0").replace(",", "")) for r in rows]
+    warps = max(ex[0], 1)
+    waits = [i for i, r in enumerate(rows) if ex[i] > 0 and opcode(r[col["Source"]]).startswith("DEPBAR")]
+    first, last = (waits[0], waits[-1]) if waits else (len(rows), len(rows))
+    _, param_lines = prologue([r[col["Source"]] for i, r in enumerate(rows) if ex[i] > 0])
+    return (warps, round(sum(ex[:first]) / warps), round(sum(ex[first:last]) / warps),
+            round(sum(ex[last:]) / warps), param_lines)
+
+
+def summarize_block_code(path, out):
+    """One row per kernel of a SASS source-page run, in launch order (the
+    markers and every other kernel included): block_code's counts and the
+    share of warp stall samples before the first wait. With measure.py's
+    part startup-sass it places each start-up variant on the axis of
+    measure.py's part startup; with ncu_probe's cases, the library kernels."""
+    table = []
+    for name, head, rows in _sass_kernels(path):
+        if "empty_kernel" in name:
+            continue
+        warps, pre, mid, post, lines = block_code(head, rows)
+        table.append([name[:120], len(rows), warps, pre, mid, post, lines])
+    _write_table(out, "one launch per kernel; instructions per warp, made by: python3 validation/ncu_probe.py --block-code SASS.csv\n"
+                      "# (see its docstring); pre / mid / post: executed before the first cp.async wait, between the first and\n"
+                      "# last, after the last; param_lines: 64-byte lines of the parameter bank read before the first wait",
+                 ["kernel", "instructions", "warps", "pre", "mid", "post", "param_lines"], table)
+
+
 def summarize_sass(path, cases, out):
     """One row per kernel of a SASS source-page run (cases: the --only list
     it ran, in order): how the kernel waits for its cp.async tiles and where
@@ -274,7 +316,10 @@ def summarize_sass(path, cases, out):
     shares are of the kernel's warp stall samples: long_sb_pct (waiting on
     global memory or cp.async), before_first_wait_pct (the instructions
     before the first DEPBAR: the kernel's start-up, issuing its first
-    loads)."""
+    loads); pre, mid, post and param_lines (block_code: what each warp
+    executes before its first wait, between, after its last, and the
+    parameter lines it reads first), the axis of measure.py's part
+    startup."""
     table, case_iter, case = [], iter(cases), None
     for name, head, rows in _sass_kernels(path):
         if "empty_kernel" in name:
@@ -289,7 +334,7 @@ def summarize_sass(path, cases, out):
         seq, pending, first_wait = [], 0, None
         for i, r in enumerate(rows):
             toks = r[col["Source"]].split()
-            op = toks[1] if toks and toks[0].startswith("@") else (toks[0] if toks else "")
+            op = opcode(r[col["Source"]])
             if op.startswith("LDGSTS"):
                 pending += 1
             elif op == "LDGDEPBAR":
@@ -298,17 +343,19 @@ def summarize_sass(path, cases, out):
             elif op.startswith("DEPBAR"):
                 seq.append("wait:" + toks[-1].rstrip(";").replace("0x", ""))
                 first_wait = i if first_wait is None else first_wait
+        _, pre, mid, post, param_lines = block_code(head, rows)
         long_sb = sum(int(r[col["stall_long_sb"]] or 0) for r in rows)
         before = sum(samples[:first_wait]) if first_wait is not None else 0
         stalls = {h[len("stall_"):]: sum(int(r[j] or 0) for r in rows) for h, j in col.items()
                   if h.startswith("stall_") and "Not Issued" not in h}
         top = sorted(stalls.items(), key=lambda t: -t[1])[:5]
-        table.append([case, CASES[case][0], name[:120], len(rows), executed, total, " ".join(seq),
+        table.append([case, CASES[case][0], name[:120], len(rows), executed, pre, mid, post, param_lines, total, " ".join(seq),
                       f"{100 * long_sb / total:.1f}", f"{100 * before / total:.1f}",
                       " ".join(f"{n}={100 * v / total:.1f}" for n, v in top)])
-    _write_table(out, "SASS listings, made by: python3 validation/ncu_probe.py --sass SASS.csv --cases LIST\n"
+    _write_table(out, "one call per case after 3 warm-up calls; " "SASS listings, made by: python3 validation/ncu_probe.py --sass SASS.csv --cases LIST\n"
                       "# (see its docstring); shares in % of the kernel's warp stall samples",
-                 ["case", "case_name", "kernel", "instructions", "executed", "samples", "cp_async",
+                 ["case", "case_name", "kernel", "instructions", "executed", "pre", "mid", "post",
+                  "param_lines", "samples", "cp_async",
                   "long_sb_pct", "before_first_wait_pct", "top_stalls_pct"], table)
 
 
@@ -322,16 +369,23 @@ def main():
                     help="an instruction-count run's CSV: write one row per kernel to --out instead of running")
     ap.add_argument("--sass", metavar="SASS.csv",
                     help="a source-page run's CSV (--page source --print-source sass): write one row per kernel to --out")
+    ap.add_argument("--block-code", metavar="SASS.csv",
+                    help="a source-page run's CSV: write each kernel's instructions per warp around its tile waits to --out")
+    ap.add_argument("--gpu", default="H100 SXM", help="with --summarize, --instructions, --sass or --block-code: the GPU the run profiled")
     ap.add_argument("--cases", default="", help="with --sass: the comma list of cases that run profiled, in order")
     ap.add_argument("--out", default="validation/h100-ncu.csv",
                     help="with --summarize, --instructions or --sass: the table to write")
     args = ap.parse_args()
+    globals()["GPU"] = args.gpu
     if args.list:
         for i, c in enumerate(CASES):
             print(1000 + i, c[0])
         return
     if args.instructions:
         summarize_instructions(args.instructions, args.out)
+        return
+    if args.block_code:
+        summarize_block_code(args.block_code, args.out)
         return
     if args.sass:
         if not args.cases:

@@ -239,7 +239,7 @@ func planValidation(rows []roofline.Measurement, cat *hwmodel.Catalog, wl kernel
 		c := kernels.Config{
 			Shape: kernels.Shape{Batch: m.Batch, Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Seq: m.Seq},
 			Spec: kernels.Spec{Method: m.Method, Impl: kernels.Impl(m.Impl), R: m.R, K: m.K,
-				KLayout: kernels.KLayout(m.KLayout), Split: m.Split, Materialize: m.Materialize, Compiled: m.Compiled, FusedExact: m.FusedExact, Upcast: m.Upcast, Tile: m.QueryTile, SerialCombine: m.SerialCombine, TileKeys: m.TileKeys, TilesInFlight: m.TilesInFlight, RankPass: m.RankPass, Kernel: m.Kernel},
+				KLayout: kernels.KLayout(m.KLayout), Split: m.Split, Materialize: m.Materialize, Compiled: m.Compiled, FusedExact: m.FusedExact, Upcast: m.Upcast, Tile: m.QueryTile, SerialCombine: m.SerialCombine, TileKeys: m.TileKeys, TilesInFlight: m.TilesInFlight, BlockInstructions: m.BlockInstructions, ParamLines: m.ParamLines, RankPass: m.RankPass, Kernel: m.Kernel},
 			DType:       kernels.DType(m.DType),
 			Workload:    wl,
 			Seed:        seed,

@@ -22,6 +22,7 @@ type workloadFlags struct {
 	upcast, compiled, fusedExact          bool
 	serialCombine, rankPass               bool
 	split, tileKeys, tilesInFlight        int
+	blockInstructions, paramLines         int
 	queryTile, kernel                     string
 	kvDump                                string
 	layer                                 int
@@ -58,6 +59,8 @@ func (w *workloadFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.serialCombine, "serial-combine", false, "dense fused with a split grid: the combine kernel walks the splits one dependent load at a time, as FlashAttention-2's does")
 	fs.IntVar(&w.tileKeys, "tile-keys", 0, "dense fused: the kernel loads K and V in tiles of this many key positions (128: FlashAttention-2's split-KV kernel, cuDNN's), priced at the device's measured tile-loads table (0: streamed at the memory's rate)")
 	fs.IntVar(&w.tilesInFlight, "tiles-in-flight", 0, "with --tile-keys: tiles each thread block keeps in flight, 1 issuing each when the last has landed (FlashAttention-2), 2 issuing the next before waiting on the current (cuDNN) (0: 1)")
+	fs.IntVar(&w.blockInstructions, "block-instructions", 0, "with --tile-keys: instructions each warp runs before its first tile wait and after its last tile (Nsight Compute: 1589 for FlashAttention-2's split-KV kernel, 736 for cuDNN's), priced at the device's measured block-code table (0: not modelled)")
+	fs.IntVar(&w.paramLines, "param-lines", 0, "with --tile-keys: 64-byte lines of kernel parameters each block reads before its first tile wait (7 FlashAttention-2, 10 cuDNN), each a constant-cache miss per launch (0: not modelled)")
 	fs.BoolVar(&w.rankPass, "rank-pass", false, "sparq unfused: top-k ranks an fp32 tensor that its own kernel writes from the approximate logits (their group sum, or a cast without GQA), as PyTorch code that keeps the logits for the softmax does")
 	fs.StringVar(&w.kernel, "kernel", "", "the class of kernel that runs the stages, priced from the device's figures for it where it lists them: triton (sparq unfused, gathering on chip: Triton kernels feeding tl.dot, which stream below the copy rate), cublas (dense unfused: scores and weighted sum as cuBLAS batched products, priced from the device's measured matmul tables)")
 	fs.BoolVar(&w.noAppend, "no-append", false, "leave out the stage that appends the current token's k and v to the cache")
@@ -125,7 +128,7 @@ func (w *workloadFlags) config() (kernels.Config, error) {
 // spec returns the kernel spec of the method flags; parameters the method
 // does not use stay unset.
 func (w *workloadFlags) spec() kernels.Spec {
-	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, TileKeys: w.tileKeys, TilesInFlight: w.tilesInFlight, RankPass: w.rankPass, Kernel: w.kernel}
+	s := kernels.Spec{Method: w.method, Impl: kernels.Impl(w.impl), AppendKV: !w.noAppend, Split: w.split, Materialize: w.materialize, Compiled: w.compiled, FusedExact: w.fusedExact, Upcast: w.upcast, SerialCombine: w.serialCombine, TileKeys: w.tileKeys, TilesInFlight: w.tilesInFlight, BlockInstructions: w.blockInstructions, ParamLines: w.paramLines, RankPass: w.rankPass, Kernel: w.kernel}
 	if w.method == kernels.MethodDense {
 		return s
 	}
@@ -234,6 +237,12 @@ func describeSpec(s kernels.Spec) string {
 	}
 	if s.TilesInFlight > 1 {
 		desc += fmt.Sprintf(" tiles-in-flight=%d", s.TilesInFlight)
+	}
+	if s.BlockInstructions > 0 {
+		desc += fmt.Sprintf(" block-instructions=%d", s.BlockInstructions)
+	}
+	if s.ParamLines > 0 {
+		desc += fmt.Sprintf(" param-lines=%d", s.ParamLines)
 	}
 	if !s.Tile.IsZero() {
 		desc += " query-tile=" + s.Tile.String()
