@@ -1298,7 +1298,6 @@ def micro_cpasync(m, quick, rotate_bytes, pipelined_grid=False):
     kern = mod.get_function("tile_phases")
     kern.max_dynamic_shared_size_bytes = 80 * 1024
     tile = 128 * 128 * 2
-    chunks = tile // 16
     dep_progs = [16, 32, 64, 128, sms, 192, 256, 2 * sms, 384, 512, 4 * sms, 8 * sms]
     if quick:
         cases = [(80, 0, 1, 2 * sms), (80, 0, 2, 2 * sms), (80, 1, 2, 2 * sms)]
@@ -1320,13 +1319,7 @@ def micro_cpasync(m, quick, rotate_bytes, pipelined_grid=False):
         ns = n_sets(p * per, rotate_bytes)
         buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
         out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
-        ptrs = [buf.data_ptr() + i * p * per for i in range(ns)]
-
-        def run(ptrs=ptrs, out=out, p=p, phases=phases, pipelined=pipelined, smem=smem_kib * 1024):
-            with cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
-                for ptr in ptrs:
-                    kern((p,), (128,), (cp.uint64(ptr), cp.uint64(out.data_ptr()), cp.int32(phases),
-                                        cp.int32(chunks), cp.int32(pipelined)), shared_mem=smem)
+        run = _tile_launcher(kern, p, phases, [buf.data_ptr() + i * p * per for i in range(ns)], out, pipelined, smem_kib)
 
         name = "cpasync_pipelined" if pipelined else "cpasync_dependent"
         t = attempt(f"{name} P={p} phases={phases} smem={smem_kib}K",
@@ -1426,20 +1419,22 @@ def _startup_kernels(variants):
     return out
 
 
-def _startup_launcher(kern, params, p, phases, ptrs, out):
-    """A function issuing one start-up kernel per pointer in ptrs (p blocks
-    of 4 warps, phases dependent 32 KiB tiles each, 80 KiB shared memory)
-    on PyTorch's current stream."""
+def _tile_launcher(kern, p, phases, ptrs, out, pipelined=0, smem_kib=80, params=None):
+    """A function issuing one tile_phases kernel (or a start-up variant of
+    it, params: its extra parameter count) per pointer in ptrs, p blocks
+    of 4 warps each loading `phases` 32 KiB tiles, on PyTorch's current
+    stream."""
     import cupy as cp
 
     chunks = 128 * 128 * 2 // 16
-    pvals = tuple(cp.uint32((2654435761 * (i + 1)) & 0xffffffff) for i in range(params))
+    tail = () if params is None else (cp.uint32(0),) + tuple(
+        cp.uint32((2654435761 * (i + 1)) & 0xffffffff) for i in range(params))
 
     def run():
         with cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
             for ptr in ptrs:
                 kern((p,), (128,), (cp.uint64(ptr), cp.uint64(out.data_ptr()), cp.int32(phases), cp.int32(chunks),
-                                    cp.int32(0), cp.uint32(0)) + pvals, shared_mem=80 * 1024)
+                                    cp.int32(pipelined)) + tail, shared_mem=smem_kib * 1024)
     return run
 
 
@@ -1470,7 +1465,7 @@ def micro_startup(m, quick, rotate_bytes):
             ns = n_sets(p * per, rotate_bytes)
             buf = torch.randn(ns * p * per // 2, device="cuda", dtype=torch.float16)
             out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
-            run = _startup_launcher(kern, params, p, phases, [buf.data_ptr() + i * p * per for i in range(ns)], out)
+            run = _tile_launcher(kern, p, phases, [buf.data_ptr() + i * p * per for i in range(ns)], out, params=params)
             t = attempt(f"{startup_name(pre, params, post)} P={p} phases={phases}",
                         lambda run=run, ns=ns: time_pass(run, ns, graph=True, min_n=5, max_n=20))
             if t is not None:
@@ -1496,7 +1491,7 @@ def startup_once():
     buf = torch.randn(p * tile // 2, device="cuda", dtype=torch.float16)
     out = torch.empty(p * 128 * 4, device="cuda", dtype=torch.float32)
     for (pre, params, post), kern, _, _ in _startup_kernels(STARTUP_VARIANTS):
-        _startup_launcher(kern, params, p, 1, [buf.data_ptr()], out)()
+        _tile_launcher(kern, p, 1, [buf.data_ptr()], out, params=params)()
     torch.cuda.synchronize()
 
 
